@@ -1,0 +1,267 @@
+//! PostgreSQL: a write primary plus zero or more streaming read replicas (reads round-robin over
+//! the replicas). Ids are `sequence * shard_count + shard_index`, so a sharded deployment (see
+//! `sharded.rs`) can route a read by id alone; unsharded that is the plain sequence.
+
+use std::{
+    str::FromStr,
+    sync::atomic::{AtomicUsize, Ordering},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{
+    postgres::{PgConnectOptions, PgPoolOptions},
+    Postgres, Row,
+};
+
+use super::{parse_metadata, Database, ReadRoute, TrackedPool};
+use crate::{
+    backend::{
+        classify_sqlx, BackendError, ContentRow, ContentStatus, Job, NewContent, PoolStats,
+        ProcessedMetadata, QueueStats,
+    },
+    config::PostgresConfig,
+};
+
+pub use super::sharded::ShardedPg;
+
+const PRIMARY: &str = "database primary";
+const REPLICA: &str = "database replica";
+
+pub struct PgDb {
+    primary: TrackedPool<Postgres>,
+    replicas: Vec<TrackedPool<Postgres>>,
+    next_replica: AtomicUsize,
+    shard_count: i64,
+    shard_index: i64,
+}
+
+async fn open_pool(
+    url: &str,
+    cfg: &PostgresConfig,
+    what: &'static str,
+) -> Result<sqlx::PgPool, BackendError> {
+    let opts = PgConnectOptions::from_str(url)
+        .map_err(|e| BackendError::Other(anyhow::anyhow!("bad PostgreSQL URL: {e}")))?
+        .options([(
+            "statement_timeout",
+            format!("{}ms", cfg.statement_timeout.as_millis()),
+        )]);
+    PgPoolOptions::new()
+        .max_connections(cfg.pool_size)
+        .acquire_timeout(cfg.acquire_timeout)
+        .connect_with(opts)
+        .await
+        .map_err(|e| classify_sqlx(what, e))
+}
+
+impl PgDb {
+    pub async fn connect(cfg: &PostgresConfig) -> Result<Self, BackendError> {
+        Self::connect_shard(cfg, &cfg.primary_url, &cfg.replica_urls, 1, 0).await
+    }
+
+    /// Connects one shard (`shard_index` of `shard_count`) and migrates its primary.
+    pub async fn connect_shard(
+        cfg: &PostgresConfig,
+        primary_url: &str,
+        replica_urls: &[String],
+        shard_count: i64,
+        shard_index: i64,
+    ) -> Result<Self, BackendError> {
+        let primary = open_pool(primary_url, cfg, PRIMARY).await?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&primary)
+            .await
+            .map_err(|e| BackendError::Other(anyhow::anyhow!("postgres migration failed: {e}")))?;
+        let mut replicas = Vec::new();
+        for (i, url) in replica_urls.iter().enumerate() {
+            let pool = open_pool(url, cfg, REPLICA).await?;
+            replicas.push(TrackedPool::new(pool, format!("db_replica_{i}"), cfg.pool_size));
+        }
+        let suffix = if shard_count > 1 { format!("_shard_{shard_index}") } else { String::new() };
+        Ok(Self {
+            primary: TrackedPool::new(primary, format!("db_primary{suffix}"), cfg.pool_size),
+            replicas,
+            next_replica: AtomicUsize::new(0),
+            shard_count,
+            shard_index,
+        })
+    }
+
+    fn reader(&self, route: ReadRoute) -> (&TrackedPool<Postgres>, &'static str) {
+        if route == ReadRoute::Replica && !self.replicas.is_empty() {
+            let i = self.next_replica.fetch_add(1, Ordering::Relaxed) % self.replicas.len();
+            (&self.replicas[i], REPLICA)
+        } else {
+            (&self.primary, PRIMARY)
+        }
+    }
+}
+
+fn db_err(e: sqlx::Error) -> BackendError {
+    classify_sqlx(PRIMARY, e)
+}
+
+#[async_trait]
+impl Database for PgDb {
+    async fn insert_content(
+        &self,
+        new: &NewContent,
+        job_leased_for: Option<Duration>,
+    ) -> Result<(i64, i64), BackendError> {
+        // One statement, so the row and its job commit together in one round trip.
+        let mut conn = self.primary.acquire(PRIMARY).await?;
+        let row = sqlx::query(
+            "WITH c AS ( \
+                 INSERT INTO user_content (id, user_id, asset_url, status, created_at) \
+                 VALUES (nextval('user_content_id_seq') * $4 + $5, $1, $2, 'processing', $3) \
+                 RETURNING id) \
+             INSERT INTO jobs (content_id, locked_until) \
+             SELECT id, CASE WHEN $6::float8 IS NULL THEN NULL \
+                             ELSE now() + make_interval(secs => $6::float8) END FROM c \
+             RETURNING content_id, id",
+        )
+        .bind(&new.user_id)
+        .bind(&new.asset_url)
+        .bind(new.created_at)
+        .bind(self.shard_count)
+        .bind(self.shard_index)
+        .bind(job_leased_for.map(|d| d.as_secs_f64()))
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_err)?;
+        Ok((row.get(0), row.get(1)))
+    }
+
+    async fn get_content(&self, id: i64, route: ReadRoute) -> Result<Option<ContentRow>, BackendError> {
+        let (pool, what) = self.reader(route);
+        let mut conn = pool.acquire(what).await?;
+        let row = sqlx::query(
+            "SELECT id, user_id, asset_url, status, created_at, content_metadata::text \
+             FROM user_content WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(|e| classify_sqlx(what, e))?;
+        Ok(row.map(|r| ContentRow {
+            id: r.get(0),
+            user_id: r.get(1),
+            asset_url: r.get(2),
+            status: ContentStatus::parse(r.get::<&str, _>(3)),
+            created_at: r.get::<DateTime<Utc>, _>(4),
+            metadata: parse_metadata(r.get(5)),
+        }))
+    }
+
+    async fn claim_jobs(&self, max: usize, lease: Duration) -> Result<Vec<Job>, BackendError> {
+        let mut conn = self.primary.acquire(PRIMARY).await?;
+        let rows = sqlx::query(
+            "UPDATE jobs SET locked_until = now() + make_interval(secs => $2), attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM jobs WHERE run_at <= now() \
+                          AND (locked_until IS NULL OR locked_until < now()) \
+                          ORDER BY run_at LIMIT $1 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, content_id, attempts",
+        )
+        .bind(max as i64)
+        .bind(lease.as_secs_f64())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Job {
+                job_id: r.get(0),
+                content_id: r.get(1),
+                attempts: r.get(2),
+            })
+            .collect())
+    }
+
+    async fn complete_job(&self, job: &Job, meta: &ProcessedMetadata) -> Result<(), BackendError> {
+        let meta = serde_json::to_string(meta).map_err(anyhow::Error::from)?;
+        let mut conn = self.primary.acquire(PRIMARY).await?;
+        sqlx::query(
+            "WITH done AS (DELETE FROM jobs WHERE id = $3) \
+             UPDATE user_content SET status = 'ready', content_metadata = $1::jsonb WHERE id = $2",
+        )
+        .bind(meta)
+        .bind(job.content_id)
+        .bind(job.job_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn retry_job(&self, job: &Job, delay: Duration) -> Result<(), BackendError> {
+        let mut conn = self.primary.acquire(PRIMARY).await?;
+        sqlx::query(
+            "UPDATE jobs SET run_at = now() + make_interval(secs => $2), locked_until = NULL WHERE id = $1",
+        )
+        .bind(job.job_id)
+        .bind(delay.as_secs_f64())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn fail_job(&self, job: &Job) -> Result<(), BackendError> {
+        let mut conn = self.primary.acquire(PRIMARY).await?;
+        sqlx::query(
+            "WITH done AS (DELETE FROM jobs WHERE id = $2) \
+             UPDATE user_content SET status = 'failed' WHERE id = $1 AND status <> 'ready'",
+        )
+        .bind(job.content_id)
+        .bind(job.job_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn queue_stats(&self) -> Result<QueueStats, BackendError> {
+        let mut conn = self.primary.acquire(PRIMARY).await?;
+        let (depth, age): (i64, Option<f64>) = sqlx::query_as(
+            "SELECT count(*), EXTRACT(EPOCH FROM now() - min(created_at))::float8 FROM jobs",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_err)?;
+        Ok(QueueStats {
+            depth,
+            oldest_age_seconds: age.unwrap_or(0.0).max(0.0),
+        })
+    }
+
+    async fn ping(&self) -> Vec<(String, Option<String>)> {
+        let mut out = Vec::new();
+        for (pool, what) in std::iter::once((&self.primary, PRIMARY))
+            .chain(self.replicas.iter().map(|r| (r, REPLICA)))
+        {
+            let result = match pool.acquire(what).await {
+                Ok(mut conn) => sqlx::query("SELECT 1")
+                    .execute(&mut *conn)
+                    .await
+                    .err()
+                    .map(|e| e.to_string()),
+                Err(e) => Some(e.to_string()),
+            };
+            out.push((pool.name.clone(), result));
+        }
+        out
+    }
+
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        std::iter::once(&self.primary)
+            .chain(&self.replicas)
+            .map(TrackedPool::stats)
+            .collect()
+    }
+
+    fn has_replicas(&self) -> bool {
+        !self.replicas.is_empty()
+    }
+}

@@ -1,0 +1,237 @@
+//! Embedded SQLite (the single-box default): one file in WAL mode, one writer connection (SQLite
+//! serialises writers anyway; a pool of one makes that queue visible as pool waiters) and a
+//! pool of readers that WAL lets run beside it.
+
+use std::{path::Path, time::Duration};
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::{
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+    Row, Sqlite,
+};
+
+use super::{parse_metadata, Database, ReadRoute, TrackedPool};
+use crate::{
+    backend::{
+        classify_sqlx, BackendError, ContentRow, ContentStatus, Job, NewContent, PoolStats,
+        ProcessedMetadata, QueueStats,
+    },
+    config::{SqliteConfig, SqliteSync},
+};
+
+const WHAT: &str = "database";
+
+pub struct SqliteDb {
+    writer: TrackedPool<Sqlite>,
+    readers: TrackedPool<Sqlite>,
+}
+
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+fn from_ms(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+fn db_err(e: sqlx::Error) -> BackendError {
+    classify_sqlx(WHAT, e)
+}
+
+impl SqliteDb {
+    pub async fn connect(cfg: &SqliteConfig, file: &Path) -> Result<Self, BackendError> {
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| BackendError::unavailable(WHAT, anyhow::anyhow!("creating {}: {e}", dir.display())))?;
+        }
+        let sync = match cfg.synchronous {
+            SqliteSync::Full => SqliteSynchronous::Full,
+            SqliteSync::Normal => SqliteSynchronous::Normal,
+        };
+        let opts = SqliteConnectOptions::new()
+            .filename(file)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(sync)
+            .busy_timeout(cfg.acquire_timeout)
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(cfg.acquire_timeout)
+            .connect_with(opts.clone())
+            .await
+            .map_err(db_err)?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&writer)
+            .await
+            .map_err(|e| BackendError::Other(anyhow::anyhow!("sqlite migration failed: {e}")))?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(cfg.pool_size)
+            .acquire_timeout(cfg.acquire_timeout)
+            .connect_with(opts.read_only(true))
+            .await
+            .map_err(db_err)?;
+        Ok(Self {
+            writer: TrackedPool::new(writer, "db_primary_writer", 1),
+            readers: TrackedPool::new(readers, "db_primary", cfg.pool_size),
+        })
+    }
+}
+
+#[async_trait]
+impl Database for SqliteDb {
+    async fn insert_content(
+        &self,
+        new: &NewContent,
+        job_leased_for: Option<Duration>,
+    ) -> Result<(i64, i64), BackendError> {
+        let now = now_ms();
+        let locked_until = job_leased_for.map(|d| now + d.as_millis() as i64);
+        let mut tx = self.writer.begin(WHAT).await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO user_content (user_id, asset_url, status, created_at) \
+             VALUES (?, ?, 'processing', ?) RETURNING id",
+        )
+        .bind(&new.user_id)
+        .bind(&new.asset_url)
+        .bind(new.created_at.timestamp_millis())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let job_id: i64 = sqlx::query_scalar(
+            "INSERT INTO jobs (content_id, run_at, locked_until, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(locked_until)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok((id, job_id))
+    }
+
+    async fn get_content(&self, id: i64, _route: ReadRoute) -> Result<Option<ContentRow>, BackendError> {
+        let mut conn = self.readers.acquire(WHAT).await?;
+        let row = sqlx::query(
+            "SELECT id, user_id, asset_url, status, created_at, content_metadata \
+             FROM user_content WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?;
+        Ok(row.map(|r| ContentRow {
+            id: r.get(0),
+            user_id: r.get(1),
+            asset_url: r.get(2),
+            status: ContentStatus::parse(r.get::<&str, _>(3)),
+            created_at: from_ms(r.get(4)),
+            metadata: parse_metadata(r.get(5)),
+        }))
+    }
+
+    async fn claim_jobs(&self, max: usize, lease: Duration) -> Result<Vec<Job>, BackendError> {
+        let now = now_ms();
+        let mut conn = self.writer.acquire(WHAT).await?;
+        let rows = sqlx::query(
+            "UPDATE jobs SET locked_until = ?, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM jobs WHERE run_at <= ? \
+                          AND (locked_until IS NULL OR locked_until < ?) ORDER BY run_at LIMIT ?) \
+             RETURNING id, content_id, attempts",
+        )
+        .bind(now + lease.as_millis() as i64)
+        .bind(now)
+        .bind(now)
+        .bind(max as i64)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Job {
+                job_id: r.get(0),
+                content_id: r.get(1),
+                attempts: r.get(2),
+            })
+            .collect())
+    }
+
+    async fn complete_job(&self, job: &Job, meta: &ProcessedMetadata) -> Result<(), BackendError> {
+        let meta = serde_json::to_string(meta).map_err(anyhow::Error::from)?;
+        let mut tx = self.writer.begin(WHAT).await?;
+        sqlx::query("UPDATE user_content SET status = 'ready', content_metadata = ? WHERE id = ?")
+            .bind(meta)
+            .bind(job.content_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query("DELETE FROM jobs WHERE id = ?")
+            .bind(job.job_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn retry_job(&self, job: &Job, delay: Duration) -> Result<(), BackendError> {
+        let mut conn = self.writer.acquire(WHAT).await?;
+        sqlx::query("UPDATE jobs SET run_at = ?, locked_until = NULL WHERE id = ?")
+            .bind(now_ms() + delay.as_millis() as i64)
+            .bind(job.job_id)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn fail_job(&self, job: &Job) -> Result<(), BackendError> {
+        let mut tx = self.writer.begin(WHAT).await?;
+        sqlx::query("UPDATE user_content SET status = 'failed' WHERE id = ? AND status <> 'ready'")
+            .bind(job.content_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query("DELETE FROM jobs WHERE id = ?")
+            .bind(job.job_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn queue_stats(&self) -> Result<QueueStats, BackendError> {
+        let mut conn = self.readers.acquire(WHAT).await?;
+        let (depth, oldest): (i64, Option<i64>) =
+            sqlx::query_as("SELECT count(*), min(created_at) FROM jobs")
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(db_err)?;
+        Ok(QueueStats {
+            depth,
+            oldest_age_seconds: oldest.map_or(0.0, |t| (now_ms() - t).max(0) as f64 / 1000.0),
+        })
+    }
+
+    async fn ping(&self) -> Vec<(String, Option<String>)> {
+        let result = match self.readers.acquire(WHAT).await {
+            Ok(mut conn) => sqlx::query("SELECT 1")
+                .execute(&mut *conn)
+                .await
+                .err()
+                .map(|e| e.to_string()),
+            Err(e) => Some(e.to_string()),
+        };
+        vec![("database".to_owned(), result)]
+    }
+
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        vec![self.readers.stats(), self.writer.stats()]
+    }
+
+    fn has_replicas(&self) -> bool {
+        false
+    }
+}

@@ -1,0 +1,11 @@
+//! scaleloop's reference content service: the seed's content API (`POST /api/v1/content`,
+//! `GET /api/v1/content/{id}`) on pluggable real backends — SQLite or PostgreSQL (with read
+//! replicas), no cache / in-process / Redis cache, local or S3-compatible object store, and a
+//! durable job table or Redis Streams queue — chosen by a deployment profile.
+
+pub mod backend;
+pub mod cache;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod metrics;
