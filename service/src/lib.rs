@@ -5,7 +5,16 @@
 
 pub mod backend;
 pub mod cache;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod metrics;
+pub mod app;
+pub mod http;
+pub mod queue;
+pub mod store;
+pub mod worker;
+
+pub use app::{run, run_workers, shutdown_signal, App, ServeError};
+pub use config::Profile;

@@ -1,0 +1,143 @@
+//! Assembling and running one service process: connect the profile's backends, build the
+//! router, start the in-process workers, serve until shutdown, then drain.
+
+use std::{future::Future, sync::Arc};
+
+use tokio::{net::TcpListener, sync::Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    backend::BackendError,
+    cache,
+    config::{ConfigError, Profile, ServiceConfig},
+    db,
+    http::{self, AppState},
+    metrics::AppMetrics,
+    queue,
+    store::PayloadStore,
+    worker::{self, WorkerDeps},
+};
+
+/// Why the service could not start or keep serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot start: {0}")]
+    Backend(#[from] BackendError),
+    #[error("serving failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A connected service: its state (for the router) and its worker configuration.
+pub struct App {
+    pub state: AppState,
+    config: ServiceConfig,
+}
+
+impl App {
+    /// Connects every backend the configuration names and migrates the database.
+    pub async fn build(config: ServiceConfig) -> Result<Self, ServeError> {
+        let resolve = |p: &std::path::Path| config.resolve(p);
+        let db = db::connect(&config.database, resolve).await?;
+        let cache = cache::connect(&config.cache).await?;
+        let store = Arc::new(PayloadStore::open(&config.object_store, resolve)?);
+        let queue = queue::connect(&config.queue, db.clone()).await?;
+        let state = AppState {
+            db,
+            cache,
+            store,
+            queue,
+            metrics: Arc::new(AppMetrics::new()),
+            http: Arc::new(config.http.clone()),
+            in_flight: Arc::new(Semaphore::new(config.http.max_in_flight.max(1))),
+        };
+        Ok(Self { state, config })
+    }
+
+    pub fn router(&self) -> axum::Router {
+        http::router(self.state.clone())
+    }
+
+    fn worker_deps(&self) -> WorkerDeps {
+        let s = &self.state;
+        WorkerDeps {
+            db: s.db.clone(),
+            store: s.store.clone(),
+            cache: s.cache.clone(),
+            queue: s.queue.clone(),
+            metrics: s.metrics.clone(),
+        }
+    }
+
+    /// Serves on `listener` until `shutdown` resolves; then stops accepting, drains in-flight
+    /// requests, and lets the workers finish the jobs in hand.
+    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+        let stop = CancellationToken::new();
+        let workers = self.config.worker.in_process.then(|| {
+            tokio::spawn(worker::run(
+                self.worker_deps(),
+                self.config.worker.clone(),
+                self.config.queue.clone(),
+                stop.clone(),
+            ))
+        });
+        let router = self.router();
+        let stop_http = stop.clone();
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                tokio::select! {
+                    () = shutdown => {}
+                    () = stop_http.cancelled() => {}
+                }
+            })
+            .await;
+        stop.cancel();
+        if let Some(workers) = workers {
+            let _ = workers.await;
+        }
+        served.map_err(ServeError::Io)
+    }
+}
+
+/// Runs the service of `profile` on `listener` until `shutdown` resolves.
+pub async fn run(
+    listener: TcpListener,
+    profile: Profile,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    App::build(profile.service).await?.serve(listener, shutdown).await
+}
+
+/// Runs only the workers of `profile` (a separate worker fleet) until `shutdown` resolves.
+pub async fn run_workers(profile: Profile, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+    let app = App::build(profile.service).await?;
+    let stop = CancellationToken::new();
+    let handle = tokio::spawn(worker::run(app.worker_deps(), app.config.worker.clone(), app.config.queue.clone(), stop.clone()));
+    shutdown.await;
+    stop.cancel();
+    let _ = handle.await;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

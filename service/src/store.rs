@@ -1,0 +1,149 @@
+//! The object-store tier: payloads live here, rows only point at them (`asset_url`).
+//!
+//! Backed by the `object_store` crate: a local directory (the single-box default) or any
+//! S3-compatible store. Local puts write a temporary file and rename it into place, so a
+//! process crash never leaves a torn object; the database row is committed only after the put
+//! returns, so no acknowledged row points at a missing object.
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use object_store::{aws::AmazonS3Builder, local::LocalFileSystem, path::Path as ObjectPath, ObjectStore};
+use rand::Rng;
+
+use crate::{backend::BackendError, config::ObjectStoreConfig};
+
+const WHAT: &str = "object store";
+
+/// Where payloads go, plus the URL scheme that names them.
+pub struct PayloadStore {
+    inner: Arc<dyn ObjectStore>,
+    /// Prefix of every `asset_url` this store hands out (`file:///…/` or `s3://bucket/…/`).
+    url_base: String,
+    /// Test knob: latency added to every call.
+    extra_latency: Duration,
+}
+
+impl std::fmt::Debug for PayloadStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PayloadStore").field("url_base", &self.url_base).finish()
+    }
+}
+
+fn store_err(e: object_store::Error) -> BackendError {
+    match e {
+        // A row whose object is gone is a data problem, not an outage.
+        object_store::Error::NotFound { .. } => BackendError::Other(anyhow::Error::new(e).context(WHAT)),
+        other => BackendError::unavailable(WHAT, other),
+    }
+}
+
+impl PayloadStore {
+    /// Opens the configured store; `resolve` turns relative local paths into data-dir paths.
+    pub fn open(cfg: &ObjectStoreConfig, resolve: impl Fn(&Path) -> std::path::PathBuf) -> Result<Self, BackendError> {
+        match cfg {
+            ObjectStoreConfig::Local(c) => {
+                let dir = resolve(&c.path);
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| BackendError::unavailable(WHAT, anyhow::anyhow!("creating {}: {e}", dir.display())))?;
+                let dir = dir
+                    .canonicalize()
+                    .map_err(|e| BackendError::unavailable(WHAT, anyhow::anyhow!("{}: {e}", dir.display())))?;
+                let inner = LocalFileSystem::new_with_prefix(&dir).map_err(store_err)?;
+                Ok(Self {
+                    inner: Arc::new(inner),
+                    url_base: format!("file://{}/", dir.display()),
+                    extra_latency: c.extra_latency,
+                })
+            }
+            ObjectStoreConfig::S3(c) => {
+                let mut builder = AmazonS3Builder::from_env().with_bucket_name(&c.bucket);
+                if !c.endpoint.is_empty() {
+                    builder = builder.with_endpoint(&c.endpoint);
+                }
+                if !c.region.is_empty() {
+                    builder = builder.with_region(&c.region);
+                }
+                let inner = builder.with_allow_http(c.allow_http).build().map_err(store_err)?;
+                let prefix = c.prefix.trim_matches('/');
+                let url_base = if prefix.is_empty() {
+                    format!("s3://{}/", c.bucket)
+                } else {
+                    format!("s3://{}/{prefix}/", c.bucket)
+                };
+                Ok(Self {
+                    inner: Arc::new(inner),
+                    url_base,
+                    extra_latency: Duration::ZERO,
+                })
+            }
+        }
+    }
+
+    fn key_of(&self, asset_url: &str) -> Result<ObjectPath, BackendError> {
+        let rest = asset_url.strip_prefix(&self.url_base).ok_or_else(|| {
+            BackendError::Other(anyhow::anyhow!("asset_url {asset_url} is not in this store"))
+        })?;
+        ObjectPath::parse(self.s3_prefix().map_or(rest.to_owned(), |p| format!("{p}/{rest}")))
+            .map_err(|e| BackendError::Other(anyhow::Error::new(e)))
+    }
+
+    /// The key prefix inside an S3 bucket (local stores have none: the directory is the root).
+    fn s3_prefix(&self) -> Option<&str> {
+        let rest = self.url_base.strip_prefix("s3://")?;
+        let (_, prefix) = rest.split_once('/')?;
+        let prefix = prefix.trim_end_matches('/');
+        (!prefix.is_empty()).then_some(prefix)
+    }
+
+    async fn knob(&self) {
+        if !self.extra_latency.is_zero() {
+            tokio::time::sleep(self.extra_latency).await;
+        }
+    }
+
+    /// Stores a new payload under a fresh random key; returns its `asset_url`.
+    pub async fn put_new(&self, payload: Bytes) -> Result<String, BackendError> {
+        self.knob().await;
+        let name = format!("content/{:032x}.bin", rand::rng().random::<u128>());
+        let url = format!("{}{name}", self.url_base);
+        let key = self.key_of(&url)?;
+        self.inner.put(&key, payload.into()).await.map_err(store_err)?;
+        Ok(url)
+    }
+
+    pub async fn get(&self, asset_url: &str) -> Result<Bytes, BackendError> {
+        self.knob().await;
+        let key = self.key_of(asset_url)?;
+        let got = self.inner.get(&key).await.map_err(store_err)?;
+        got.bytes().await.map_err(store_err)
+    }
+
+    /// Readiness: the store answers a listing of its root.
+    pub async fn ping(&self) -> Option<String> {
+        use futures::StreamExt;
+        let mut list = self.inner.list(None);
+        match list.next().await {
+            Some(Err(e)) => Some(e.to_string()),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LocalStoreConfig;
+
+    #[tokio::test]
+    async fn local_round_trip_and_foreign_urls_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = ObjectStoreConfig::Local(LocalStoreConfig::default());
+        let store = PayloadStore::open(&cfg, |p| dir.path().join(p)).unwrap();
+        let url = store.put_new(Bytes::from_static(b"hello")).await.unwrap();
+        assert!(url.starts_with("file://") && url.ends_with(".bin"), "{url}");
+        assert_eq!(store.get(&url).await.unwrap(), Bytes::from_static(b"hello"));
+        assert!(store.get("file:///etc/passwd").await.is_err());
+        assert!(store.ping().await.is_none());
+    }
+}
