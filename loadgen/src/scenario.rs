@@ -1,0 +1,321 @@
+//! Traffic scenarios: the typed form of `scenarios/<name>.toml`, with validation.
+//!
+//! Unknown keys are rejected; every error names the file, the field and the reason.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::shape::LoadShape;
+
+/// Why a scenario file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("scenario {path}: cannot read: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("scenario {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("scenario {path}: field `{field}`: {reason}")]
+    Invalid { path: PathBuf, field: String, reason: String },
+    #[error("no scenario named `{name}` in {dir} (known: {known})")]
+    NotFound { name: String, dir: PathBuf, known: String },
+}
+
+/// A whole traffic scenario.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name, e.g. `peak-us`.
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Seed of every random choice (operation mix, keys, payloads, users).
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Wall-clock length of the measured part of the run.
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+    /// Traffic sent before the measured part, at the shape's mean rate; not in the results.
+    #[serde(with = "humantime_serde", default)]
+    pub warmup: Duration,
+    #[serde(default)]
+    pub mix: Mix,
+    #[serde(default)]
+    pub keys: Keys,
+    #[serde(default)]
+    pub payload: PayloadSizes,
+    /// Arrival rate over the measured part.
+    pub load: LoadShape,
+    #[serde(default)]
+    pub slo: Slo,
+    #[serde(default)]
+    pub verify: Verify,
+    #[serde(default)]
+    pub generator: GeneratorLimits,
+}
+
+fn default_seed() -> u64 {
+    0x5ca1_e100
+}
+
+/// Read:write ratio, as relative weights.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Mix {
+    pub read: u32,
+    pub write: u32,
+}
+
+impl Default for Mix {
+    fn default() -> Self {
+        Self { read: 100, write: 1 }
+    }
+}
+
+/// Key popularity and the preloaded corpus.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Keys {
+    /// Zipf exponent over popularity ranks; 0 is uniform.
+    #[serde(default = "default_zipf")]
+    pub zipf_exponent: f64,
+    /// Items written before the run starts (the initial read corpus).
+    #[serde(default = "default_preload")]
+    pub preload: u32,
+    /// Distinct user ids that writes are spread over.
+    #[serde(default = "default_users")]
+    pub users: u64,
+}
+
+fn default_zipf() -> f64 {
+    1.0
+}
+fn default_preload() -> u32 {
+    1000
+}
+fn default_users() -> u64 {
+    1_000_000
+}
+
+impl Default for Keys {
+    fn default() -> Self {
+        Self { zipf_exponent: default_zipf(), preload: default_preload(), users: default_users() }
+    }
+}
+
+/// Payload size distribution in bytes.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, tag = "distribution", rename_all = "kebab-case")]
+pub enum PayloadSizes {
+    /// Every payload has `bytes` bytes.
+    Fixed { bytes: u32 },
+    /// Uniform in `[min, max]` bytes.
+    Uniform { min: u32, max: u32 },
+}
+
+impl Default for PayloadSizes {
+    fn default() -> Self {
+        Self::Fixed { bytes: 1024 }
+    }
+}
+
+/// Service-level objectives checked at the end of the run.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Slo {
+    #[serde(with = "humantime_serde", default)]
+    pub p50: Option<Duration>,
+    #[serde(with = "humantime_serde", default)]
+    pub p99: Option<Duration>,
+    #[serde(with = "humantime_serde", default)]
+    pub p999: Option<Duration>,
+    /// Largest acceptable share of failed requests, 0..=1.
+    #[serde(default)]
+    pub max_error_rate: Option<f64>,
+}
+
+/// Read-back of acknowledged writes.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Verify {
+    /// One in this many acknowledged writes is read back (0 = none).
+    #[serde(default = "default_verify_every")]
+    pub every: u32,
+    /// How long after its acknowledgement a write is read back.
+    #[serde(with = "humantime_serde", default = "default_verify_delay")]
+    pub delay: Duration,
+    /// Upper bound on read-backs per run.
+    #[serde(default = "default_verify_max")]
+    pub max: u32,
+}
+
+fn default_verify_every() -> u32 {
+    10
+}
+fn default_verify_delay() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_verify_max() -> u32 {
+    500
+}
+
+impl Default for Verify {
+    fn default() -> Self {
+        Self { every: default_verify_every(), delay: default_verify_delay(), max: default_verify_max() }
+    }
+}
+
+/// Sizing of the generator and the limits of its self-check.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GeneratorLimits {
+    /// Latency assumed when sizing users by Little's law (users = peak rate × this × 2).
+    #[serde(with = "humantime_serde", default = "default_expected_latency")]
+    pub expected_latency: Duration,
+    /// Most Goose users to start.
+    #[serde(default = "default_max_users")]
+    pub max_users: usize,
+    /// Largest acceptable p99 of schedule lag (send time − intended time).
+    #[serde(with = "humantime_serde", default = "default_max_lag")]
+    pub max_lag_p99: Duration,
+    /// Largest acceptable generator CPU use, as a share of its runtime's threads.
+    #[serde(default = "default_max_cpu")]
+    pub max_cpu_share: f64,
+}
+
+fn default_expected_latency() -> Duration {
+    Duration::from_millis(50)
+}
+fn default_max_users() -> usize {
+    1024
+}
+fn default_max_lag() -> Duration {
+    Duration::from_millis(20)
+}
+fn default_max_cpu() -> f64 {
+    0.9
+}
+
+impl Default for GeneratorLimits {
+    fn default() -> Self {
+        Self {
+            expected_latency: default_expected_latency(),
+            max_users: default_max_users(),
+            max_lag_p99: default_max_lag(),
+            max_cpu_share: default_max_cpu(),
+        }
+    }
+}
+
+impl Scenario {
+    /// Reads and validates a scenario file.
+    pub fn load(path: &Path) -> Result<Self, ScenarioError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ScenarioError::Read { path: path.to_owned(), source })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses scenario text; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ScenarioError> {
+        let scenario: Scenario = toml::from_str(text).map_err(|e| ScenarioError::Parse {
+            path: path.to_owned(),
+            message: e.to_string().trim().replace('\n', " "),
+        })?;
+        scenario.validate().map_err(|(field, reason)| ScenarioError::Invalid {
+            path: path.to_owned(),
+            field: field.to_owned(),
+            reason,
+        })?;
+        Ok(scenario)
+    }
+
+    /// Finds `name` (a file path, or a name in `dir`) and loads it.
+    pub fn find(name: &str, dir: &Path) -> Result<Self, ScenarioError> {
+        let as_path = Path::new(name);
+        if as_path.extension().is_some_and(|e| e == "toml") || as_path.components().count() > 1 {
+            return Self::load(as_path);
+        }
+        let path = dir.join(format!("{name}.toml"));
+        if path.is_file() {
+            return Self::load(&path);
+        }
+        Err(ScenarioError::NotFound {
+            name: name.to_owned(),
+            dir: dir.to_owned(),
+            known: list_names(dir).join(", "),
+        })
+    }
+
+    /// Checks what serde cannot; returns the offending field and the reason.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.name.trim().is_empty() {
+            return Err(("name", "must not be empty".into()));
+        }
+        if self.duration < Duration::from_secs(1) {
+            return Err(("duration", format!("must be at least 1s, got {:?}", self.duration)));
+        }
+        if self.mix.read == 0 && self.mix.write == 0 {
+            return Err(("mix", "read and write cannot both be 0".into()));
+        }
+        if !(self.keys.zipf_exponent >= 0.0 && self.keys.zipf_exponent.is_finite()) {
+            return Err(("keys.zipf_exponent", "must be a finite number >= 0 (0 = uniform)".into()));
+        }
+        if self.mix.read > 0 && self.keys.preload == 0 {
+            return Err(("keys.preload", "reads need a preloaded corpus of at least 1 item".into()));
+        }
+        if self.keys.users == 0 {
+            return Err(("keys.users", "must be at least 1".into()));
+        }
+        match self.payload {
+            PayloadSizes::Fixed { bytes } if bytes == 0 => {
+                return Err(("payload.bytes", "must be at least 1".into()))
+            }
+            PayloadSizes::Uniform { min, max } if min == 0 || min > max => {
+                return Err(("payload", format!("need 1 <= min <= max, got min={min} max={max}")))
+            }
+            _ => {}
+        }
+        if let Some(rate) = self.slo.max_error_rate {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(("slo.max_error_rate", format!("must be within 0..=1, got {rate}")));
+            }
+        }
+        if self.generator.max_users == 0 {
+            return Err(("generator.max_users", "must be at least 1".into()));
+        }
+        if !(self.generator.max_cpu_share > 0.0 && self.generator.max_cpu_share <= 1.0) {
+            return Err(("generator.max_cpu_share", "must be within (0, 1]".into()));
+        }
+        self.load.validate(self.duration)
+    }
+
+    /// Applies command-line overrides: a constant `rate` and/or a `duration`.
+    pub fn with_overrides(mut self, rate: Option<f64>, duration: Option<Duration>, seed: Option<u64>) -> Self {
+        if let Some(rate) = rate {
+            self.load = LoadShape::Constant { rate };
+        }
+        if let Some(duration) = duration {
+            self.duration = duration;
+        }
+        if let Some(seed) = seed {
+            self.seed = seed;
+        }
+        self
+    }
+}
+
+/// Names of the scenarios in `dir` (file stems of `*.toml`), sorted.
+pub fn list_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let p = e.path();
+            (p.extension()? == "toml").then(|| p.file_stem()?.to_str().map(str::to_owned))?
+        })
+        .collect();
+    names.sort();
+    names
+}
