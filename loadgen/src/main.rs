@@ -1,1 +1,104 @@
-fn main() {}
+//! `loadgen`: the command-line front door (see `loadgen --help`).
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use loadgen::cli::{Cli, Command, RunArgs};
+use loadgen::{Exit, RunError, RunOptions, Scenario, TargetChoice};
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { Exit::BadInput.code() } else { 0 });
+        }
+    };
+    let exit = match cli.command {
+        Some(Command::Schema) => {
+            print!("{}", loadgen::summary::schema_json());
+            Exit::Ok
+        }
+        Some(Command::Scenarios { scenarios_dir }) => {
+            for name in loadgen::scenario::list_names(&scenarios_dir) {
+                println!("{name}");
+            }
+            Exit::Ok
+        }
+        Some(Command::Merge(args)) => match loadgen::merge::merge(&args.inputs, &args.out) {
+            Ok(summary) => {
+                println!("{}", loadgen::report::terminal_text(&summary, &args.out));
+                Exit::for_summary(&summary)
+            }
+            Err(e) => {
+                eprintln!("loadgen merge: {e}");
+                Exit::BadInput
+            }
+        },
+        None => run_command(cli.run),
+    };
+    ExitCode::from(exit.code())
+}
+
+fn run_command(args: RunArgs) -> Exit {
+    let Some(name) = args.scenario.as_deref() else {
+        eprintln!("loadgen: --scenario is required (one of: {})", loadgen::scenario::list_names(&args.scenarios_dir).join(", "));
+        return Exit::BadInput;
+    };
+    let scenario = match Scenario::find(name, &args.scenarios_dir) {
+        Ok(s) => s.with_overrides(args.rate, args.duration, args.seed),
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            return Exit::BadInput;
+        }
+    };
+    if let Err((field, reason)) = scenario.validate() {
+        eprintln!("loadgen: scenario {}: field `{field}`: {reason} (after command-line overrides)", scenario.name);
+        return Exit::BadInput;
+    }
+    let target = match args.target {
+        Some(url) => TargetChoice::External { url },
+        None => TargetChoice::Embedded { profile: args.profile, profiles_dir: args.profiles_dir },
+    };
+    let options = RunOptions {
+        scenario,
+        target,
+        reports_dir: args.reports_dir,
+        run_id: args.run_id,
+        goose_report: args.goose_report,
+        progress: !args.no_progress && std::io::stderr().is_terminal(),
+        users: args.users,
+    };
+    match run_blocking(options) {
+        Ok(report) => {
+            println!("{}", loadgen::report::terminal_text(&report.summary, &report.dir));
+            Exit::for_summary(&report.summary)
+        }
+        Err(e) => {
+            eprintln!("loadgen: {e:#}");
+            match e.downcast_ref::<RunError>() {
+                Some(RunError::Target(t)) if t.is_bad_input() => Exit::BadInput,
+                Some(RunError::Target(_)) => Exit::TargetUnreachable,
+                _ => Exit::Failure,
+            }
+        }
+    }
+}
+
+fn run_blocking(options: RunOptions) -> anyhow::Result<loadgen::RunReport> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("loadgen-gen")
+        .enable_all()
+        .build()
+        .context("starting the generator's runtime")?;
+    let scenario = options.scenario.name.clone();
+    Ok(runtime.block_on(loadgen::run(options)).with_context(|| format!("run of scenario {scenario}"))?)
+}

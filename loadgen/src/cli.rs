@@ -1,0 +1,106 @@
+//! Command-line arguments (clap derive; the doc comments are the `--help` text).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::exit::EXIT_CODES_HELP;
+
+/// scaleloop's load generator: open-model arrival rates on Goose, latency from the
+/// intended send time (coordinated-omission corrected) into HdrHistogram, a self-check
+/// that says when the generator itself was the limit, and a report in reports/<run-id>/.
+///
+/// Without --target it starts the reference service itself (profile single-box, in a
+/// temporary data directory), preloads it, runs the scenario and stops it.
+#[derive(Debug, Parser)]
+#[command(name = "loadgen", version, after_help = EXIT_CODES_HELP, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Merge the reports of several generator processes into one.
+    Merge(MergeArgs),
+    /// Print the JSON Schema of summary.json.
+    Schema,
+    /// List the shipped scenarios.
+    Scenarios {
+        #[arg(long, default_value_os_t = default_dir("scenarios"))]
+        scenarios_dir: PathBuf,
+    },
+}
+
+/// Running a scenario (the default command).
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Scenario: a name from the scenarios directory (peak-us, steady, viral-spike,
+    /// write-burst, soak, smoke) or a path to a .toml file.
+    #[arg(long, short = 's')]
+    pub scenario: Option<String>,
+    /// Directory of scenario files.
+    #[arg(long, default_value_os_t = default_dir("scenarios"))]
+    pub scenarios_dir: PathBuf,
+    /// Deployment profile of the embedded service (ignored with --target).
+    #[arg(long, short = 'p', default_value = "single-box")]
+    pub profile: String,
+    /// Directory of profile files.
+    #[arg(long, default_value_os_t = default_dir("profiles"))]
+    pub profiles_dir: PathBuf,
+    /// Drive an existing deployment of the content API at this base URL instead of
+    /// starting the embedded service.
+    #[arg(long, short = 't', value_name = "URL")]
+    pub target: Option<String>,
+    /// Override the scenario's load shape with this constant rate (requests per second).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Override the scenario's duration, e.g. 10s or 2m.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Override the scenario's random seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Goose users to start (default: sized from the peak rate by Little's law).
+    #[arg(long)]
+    pub users: Option<usize>,
+    /// Where run directories are written.
+    #[arg(long, default_value = "reports")]
+    pub reports_dir: PathBuf,
+    /// Name of the run directory (default: <UTC timestamp>-<scenario>).
+    #[arg(long)]
+    pub run_id: Option<String>,
+    /// Also print Goose's own metrics and write its HTML report (goose-report.html).
+    #[arg(long)]
+    pub goose_report: bool,
+    /// Do not draw the progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Report directories (each with summary.json and latency.hlog) to merge.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Directory to write the merged summary.json and latency.hlog into.
+    #[arg(long, short = 'o')]
+    pub out: PathBuf,
+}
+
+/// `name` in the current directory if it exists there, else in the source checkout.
+pub fn default_dir(name: &str) -> PathBuf {
+    let here = PathBuf::from(name);
+    if here.is_dir() {
+        return here;
+    }
+    let checkout = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(name);
+    if checkout.is_dir() { checkout } else { here }
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime_serde::re::humantime::parse_duration(text).map_err(|e| e.to_string())
+}

@@ -1,0 +1,118 @@
+//! The content API as seen by the generator: one function per call, each returning what
+//! happened in a form the recorder understands (status and error kind).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::keys::WriteBody;
+
+/// What one request came back with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// HTTP status, or `None` when no response arrived.
+    pub status: Option<u16>,
+    /// Why it failed, or `None` on success: `http_<code>`, `timeout`, `connect`,
+    /// `body`, `bad_json`, `request`.
+    pub error: Option<String>,
+    /// The new item's id (writes) or the item (reads), when it succeeded.
+    pub body: ReplyBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ReplyBody {
+    #[default]
+    None,
+    Created { content_id: String },
+    Item(Item),
+}
+
+/// The part of `GET /api/v1/content/{id}` the generator checks.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Item {
+    pub content_id: String,
+    pub user_id: String,
+    pub payload: String,
+}
+
+#[derive(Deserialize)]
+struct Created {
+    content_id: String,
+}
+
+fn transport_error(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timeout".into()
+    } else if e.is_connect() {
+        "connect".into()
+    } else if e.is_body() || e.is_decode() {
+        "body".into()
+    } else {
+        "request".into()
+    }
+}
+
+fn failed(status: Option<u16>, kind: String) -> Reply {
+    Reply { status, error: Some(kind), body: ReplyBody::None }
+}
+
+/// `POST /api/v1/content`; success is `202` with a `content_id`.
+pub async fn write(client: &reqwest::Client, base_url: &str, body: &WriteBody) -> Reply {
+    let json = serde_json::json!({ "user_id": body.user_id, "payload": body.payload });
+    let response = match client.post(format!("{base_url}/api/v1/content")).json(&json).send().await {
+        Ok(r) => r,
+        Err(e) => return failed(None, transport_error(&e)),
+    };
+    let status = response.status().as_u16();
+    let bytes = match response.bytes().await {
+        Ok(b) => b,
+        Err(e) => return failed(Some(status), transport_error(&e)),
+    };
+    if status != 202 && status != 201 && status != 200 {
+        return failed(Some(status), format!("http_{status}"));
+    }
+    match serde_json::from_slice::<Created>(&bytes) {
+        Ok(c) => Reply { status: Some(status), error: None, body: ReplyBody::Created { content_id: c.content_id } },
+        Err(_) => failed(Some(status), "bad_json".into()),
+    }
+}
+
+/// `GET /api/v1/content/{id}`; success is `200`. With `parse`, the body is decoded.
+pub async fn read(client: &reqwest::Client, base_url: &str, id: &str, parse: bool) -> Reply {
+    let response = match client.get(format!("{base_url}/api/v1/content/{id}")).send().await {
+        Ok(r) => r,
+        Err(e) => return failed(None, transport_error(&e)),
+    };
+    let status = response.status().as_u16();
+    let bytes = match response.bytes().await {
+        Ok(b) => b,
+        Err(e) => return failed(Some(status), transport_error(&e)),
+    };
+    if status != 200 {
+        return failed(Some(status), format!("http_{status}"));
+    }
+    if !parse {
+        return Reply { status: Some(status), error: None, body: ReplyBody::None };
+    }
+    match serde_json::from_slice::<Item>(&bytes) {
+        Ok(item) => Reply { status: Some(status), error: None, body: ReplyBody::Item(item) },
+        Err(_) => failed(Some(status), "bad_json".into()),
+    }
+}
+
+/// Polls `GET /healthz` until it answers 200 or `within` passes.
+pub async fn wait_healthy(client: &reqwest::Client, base_url: &str, within: Duration) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut last;
+    loop {
+        match client.get(format!("{base_url}/healthz")).timeout(Duration::from_secs(2)).send().await {
+            Ok(r) if r.status().is_success() => return Ok(()),
+            Ok(r) => last = format!("HTTP {}", r.status()),
+            Err(e) => last = e.to_string(),
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(last);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,204 @@
+//! One whole run: start or check the target, preload the corpus, drive the schedule with
+//! Goose, read back sampled writes, and write `reports/<run-id>/`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::attack::{self, AttackError, AttackSettings, Pacer, Workload};
+use crate::keys::{write_body, KeySpace, OperationMix};
+use crate::recorder::Recorder;
+use crate::report::{self, CpuUse, RunFacts};
+use crate::requests::{self, ReplyBody};
+use crate::scenario::Scenario;
+use crate::schedule::{users_for, Schedule};
+use crate::summary::Summary;
+use crate::target::{RunningTarget, TargetChoice, TargetError};
+use crate::verify::Verifier;
+
+/// Everything a run needs to know.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub scenario: Scenario,
+    pub target: TargetChoice,
+    /// Parent of the run's report directory (`reports/`).
+    pub reports_dir: PathBuf,
+    /// Defaults to `<UTC timestamp>-<scenario>`.
+    pub run_id: Option<String>,
+    /// Also write Goose's own HTML report.
+    pub goose_report: bool,
+    /// Draw the progress bar (it is hidden anyway when stderr is not a terminal).
+    pub progress: bool,
+    /// Overrides the number of Goose users sized from the scenario.
+    pub users: Option<usize>,
+}
+
+/// A finished run.
+#[derive(Debug)]
+pub struct RunReport {
+    pub summary: Summary,
+    /// `reports/<run-id>/`.
+    pub dir: PathBuf,
+}
+
+/// Why a run could not be carried out (a run that breached its SLOs is not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error(transparent)]
+    Attack(#[from] AttackError),
+    #[error("cannot write the report in {path}: {source}")]
+    Report { path: PathBuf, source: std::io::Error },
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+}
+
+/// Seed offset that keeps preload payloads apart from the run's writes.
+const PRELOAD_SEED: u64 = 0x9e1_0ad;
+
+/// The default run id: `<UTC timestamp>-<scenario>`.
+pub fn default_run_id(scenario: &str) -> String {
+    format!("{}-{scenario}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"))
+}
+
+/// Writes the corpus of `scenario.keys.preload` items; returns their ids in rank order.
+pub async fn preload(client: &reqwest::Client, base_url: &str, scenario: &Scenario) -> Result<Vec<String>, TargetError> {
+    let seed = scenario.seed ^ PRELOAD_SEED;
+    let count = u64::from(scenario.keys.preload);
+    let replies: Vec<(u64, requests::Reply)> = futures::stream::iter(0..count)
+        .map(|i| {
+            let body = write_body(seed, i, &scenario.payload, scenario.keys.users);
+            async move { (i, requests::write(client, base_url, &body).await) }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    let mut ids: Vec<(u64, String)> = Vec::with_capacity(replies.len());
+    let mut failures = Vec::new();
+    for (i, reply) in replies {
+        match reply.body {
+            ReplyBody::Created { content_id } => ids.push((i, content_id)),
+            _ => failures.push(reply.error.unwrap_or_default()),
+        }
+    }
+    if failures.len() as u64 > count / 10 {
+        return Err(TargetError::Preload {
+            url: base_url.to_owned(),
+            reason: format!("{} of {count} writes failed (first: {})", failures.len(), failures[0]),
+        });
+    }
+    ids.sort();
+    Ok(ids.into_iter().map(|(_, id)| id).collect())
+}
+
+/// Carries out a run and writes its report directory.
+pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
+    let scenario = &options.scenario;
+    let run_id = options.run_id.clone().unwrap_or_else(|| default_run_id(&scenario.name));
+    let dir = options.reports_dir.join(&run_id);
+    let report_error = |source| RunError::Report { path: dir.clone(), source };
+    std::fs::create_dir_all(&dir).map_err(report_error)?;
+
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| RunError::Client(e.to_string()))?;
+    let target = RunningTarget::start(&options.target, &client).await?;
+    let result = drive(&options, &run_id, &dir, &client, &target).await;
+    target.stop().await;
+    let summary = result?;
+    Ok(RunReport { summary, dir })
+}
+
+async fn drive(
+    options: &RunOptions,
+    run_id: &str,
+    dir: &std::path::Path,
+    client: &reqwest::Client,
+    target: &RunningTarget,
+) -> Result<Summary, RunError> {
+    let scenario = &options.scenario;
+    let base_url = target.base_url.clone();
+    let corpus = preload(client, &base_url, scenario).await?;
+
+    let measured = scenario.load.curve(scenario.duration);
+    let curve = measured.after_warmup(scenario.warmup.as_secs_f64(), measured.mean());
+    let schedule = Arc::new(Schedule::new(curve));
+    let users = options
+        .users
+        .unwrap_or_else(|| users_for(schedule.curve().peak(), scenario.generator.expected_latency, scenario.generator.max_users));
+    let recorder = Arc::new(Recorder::new(scenario.warmup));
+    let verifier = Arc::new(Verifier::new(
+        scenario.verify.clone(),
+        scenario.seed,
+        scenario.payload.clone(),
+        scenario.keys.users,
+    ));
+    let workload = Workload {
+        seed: scenario.seed,
+        mix: OperationMix::new(&scenario.mix, scenario.seed),
+        zipf_exponent: scenario.keys.zipf_exponent,
+        sizes: scenario.payload.clone(),
+        users: scenario.keys.users,
+        keys: Arc::new(KeySpace::new(corpus)),
+        verifier: verifier.clone(),
+    };
+    let pacer = Arc::new(Pacer::new(base_url.clone(), schedule.clone(), recorder.clone(), workload));
+
+    let stop = CancellationToken::new();
+    let verifying = tokio::spawn(verifier.clone().run(client.clone(), base_url.clone(), stop.clone()));
+    let progress = tokio::spawn(crate::progress::show(pacer.clone(), options.progress, stop.clone()));
+
+    let goose_report = options.goose_report.then(|| dir.join(report::GOOSE_REPORT_FILE));
+    let settings = AttackSettings { users, goose_report: goose_report.clone() };
+    let cpu_before = crate::cpu::generator_cpu();
+    let attacked = attack::run(pacer.clone(), &settings).await;
+    let cpu_after = crate::cpu::generator_cpu();
+    let finished = tokio::time::Instant::now();
+    stop.cancel();
+    let _ = progress.await;
+    let _ = verifying.await;
+    let goose_metrics = attacked?;
+    if options.goose_report {
+        eprintln!("{goose_metrics}");
+    }
+
+    let start = pacer.start().unwrap_or(finished);
+    let measured_start = start + scenario.warmup;
+    let measured_wall = finished.saturating_duration_since(measured_start);
+    let started_at = chrono::Utc::now()
+        - chrono::Duration::from_std(tokio::time::Instant::now().saturating_duration_since(measured_start)).unwrap_or_default();
+    let threads = tokio::runtime::Handle::current().metrics().num_workers();
+    let cpu = CpuUse {
+        cpu: cpu_before.zip(cpu_after).map(|(a, b)| b.saturating_sub(a)),
+        threads,
+    };
+    let recorded = recorder.snapshot();
+    let facts = RunFacts {
+        run_id: run_id.to_owned(),
+        scenario,
+        schedule: &schedule,
+        profile: target.profile.clone(),
+        target_kind: target.kind.to_owned(),
+        target_url: base_url,
+        started_at,
+        measured_wall,
+        users,
+        cpu,
+        verification: verifier.results(),
+        goose_report: goose_report.as_ref().map(|_| report::GOOSE_REPORT_FILE.to_owned()),
+    };
+    let summary = report::build_summary(&facts, &recorded);
+    let report_error = |source| RunError::Report { path: dir.to_owned(), source };
+    report::write_summary(dir, &summary).map_err(report_error)?;
+    let mut log = std::fs::File::create(dir.join(report::INTERVAL_LOG_FILE)).map_err(report_error)?;
+    let system_start = std::time::SystemTime::from(started_at);
+    recorded
+        .write_interval_log(&mut log, system_start, &format!("loadgen run {run_id} scenario {}", scenario.name))
+        .map_err(report_error)?;
+    Ok(summary)
+}

@@ -1,0 +1,133 @@
+//! Test fixtures shared by the integration tests.
+//!
+//! `FixtureServer` is an in-memory stand-in implementing the content API contract, for
+//! testing the generator without the reference service. It is a test fixture only: it
+//! does none of the service's real work. It can stall all responses for a while, as a
+//! server with a GC pause or a stuck disk would.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+#[derive(Default)]
+struct Store {
+    items: Mutex<HashMap<String, (String, String)>>,
+    next_id: AtomicU64,
+    requests: AtomicU64,
+    /// Responses are held until this instant.
+    paused_until: Mutex<Option<Instant>>,
+    /// After this many requests, stall for `stall` once.
+    stall_after: Option<(u64, Duration)>,
+}
+
+impl Store {
+    async fn maybe_stall(&self) {
+        let n = self.requests.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some((after, stall)) = self.stall_after {
+            if n == after {
+                *self.paused_until.lock().unwrap() = Some(Instant::now() + stall);
+            }
+        }
+        let until = *self.paused_until.lock().unwrap();
+        if let Some(until) = until {
+            tokio::time::sleep_until(until).await;
+        }
+    }
+}
+
+async fn create(State(s): State<Arc<Store>>, Json(body): Json<Value>) -> (StatusCode, Json<Value>) {
+    s.maybe_stall().await;
+    let (Some(user), Some(payload)) = (body["user_id"].as_str(), body["payload"].as_str()) else {
+        return (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"error": {"code": "invalid", "message": "bad body"}})));
+    };
+    let id = (s.next_id.fetch_add(1, Ordering::SeqCst) + 1000).to_string();
+    s.items.lock().unwrap().insert(id.clone(), (user.to_owned(), payload.to_owned()));
+    (StatusCode::ACCEPTED, Json(json!({"status": "processing", "content_id": id})))
+}
+
+async fn fetch(State(s): State<Arc<Store>>, UrlPath(id): UrlPath<String>) -> (StatusCode, Json<Value>) {
+    s.maybe_stall().await;
+    match s.items.lock().unwrap().get(&id) {
+        Some((user, payload)) => (
+            StatusCode::OK,
+            Json(json!({"content_id": id, "user_id": user, "payload": payload,
+                        "metadata": {"status": "processing", "size_bytes": payload.len()}})),
+        ),
+        None => (StatusCode::NOT_FOUND, Json(json!({"error": {"code": "not_found", "message": "no such content"}}))),
+    }
+}
+
+/// An in-memory content API on an ephemeral loopback port.
+pub struct FixtureServer {
+    pub url: String,
+    store: Arc<Store>,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl FixtureServer {
+    pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// Stalls every response for `stall` once `after` requests have arrived.
+    pub async fn stalling(after: u64, stall: Duration) -> Self {
+        Self::start_with(Some((after, stall))).await
+    }
+
+    async fn start_with(stall_after: Option<(u64, Duration)>) -> Self {
+        let store = Arc::new(Store { stall_after, ..Store::default() });
+        let app = Router::new()
+            .route("/api/v1/content", post(create))
+            .route("/api/v1/content/{id}", get(fetch))
+            .route("/healthz", get(|| async { "ok" }))
+            .with_state(store.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let handle = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self { url, store, handle }
+    }
+
+    pub fn items(&self) -> usize {
+        self.store.items.lock().unwrap().len()
+    }
+
+    /// Replaces an item's payload, as a corrupting backend would.
+    pub fn corrupt_all(&self) {
+        for v in self.store.items.lock().unwrap().values_mut() {
+            v.1.push('!');
+        }
+    }
+}
+
+impl Drop for FixtureServer {
+    fn drop(&mut self) {
+        self.handle.abort();
+    }
+}
+
+/// The repository's root directory.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Checks `summary` against the committed JSON Schema.
+pub fn assert_valid_summary(summary: &Value) {
+    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/summary.schema.json");
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let errors: Vec<String> = validator.iter_errors(summary).map(|e| format!("{} at {}", e, e.instance_path)).collect();
+    assert!(errors.is_empty(), "summary.json does not match its schema: {errors:#?}");
+}
