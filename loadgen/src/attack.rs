@@ -132,7 +132,6 @@ pub async fn run(pacer: Arc<Pacer>, settings: &AttackSettings) -> Result<goose::
         GooseDefault::NoStatusCodes,
         GooseDefault::NoPrintMetrics,
         GooseDefault::NoTelnet,
-        GooseDefault::NoWebSocket,
     ] {
         attack = *attack.set_default(flag, true).map_err(goose_error)?;
     }

@@ -75,6 +75,8 @@ pub struct Recorder {
     failed: AtomicU64,
     warmup_requests: AtomicU64,
     sent: AtomicU64,
+    /// Latest response completion, µs after the schedule's start.
+    last_completion_us: AtomicU64,
 }
 
 impl Recorder {
@@ -89,6 +91,7 @@ impl Recorder {
             failed: AtomicU64::new(0),
             warmup_requests: AtomicU64::new(0),
             sent: AtomicU64::new(0),
+            last_completion_us: AtomicU64::new(0),
         }
     }
 
@@ -114,7 +117,9 @@ impl Recorder {
             self.warmup_requests.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let second = (intended + latency).saturating_sub(self.warmup).as_secs() as usize;
+        let completion = intended + latency;
+        self.last_completion_us.fetch_max(completion.as_micros() as u64, Ordering::Relaxed);
+        let second = completion.saturating_sub(self.warmup).as_secs() as usize;
         let op_index = match op {
             Operation::Read => 0,
             Operation::Write => 1,
@@ -179,6 +184,8 @@ impl Recorder {
             errors_by_op: [self.errors_by_op[0].load(Ordering::Relaxed), self.errors_by_op[1].load(Ordering::Relaxed)],
             warmup_requests: self.warmup_requests.load(Ordering::Relaxed),
             sent: self.sent.load(Ordering::Relaxed),
+            measured_until: Duration::from_micros(self.last_completion_us.load(Ordering::Relaxed))
+                .saturating_sub(self.warmup),
         }
     }
 }
@@ -194,6 +201,8 @@ pub struct RecordedRun {
     pub errors_by_op: [u64; 2],
     pub warmup_requests: u64,
     pub sent: u64,
+    /// When the last measured response completed, from the measured part's start.
+    pub measured_until: Duration,
 }
 
 impl RecordedRun {

@@ -41,6 +41,8 @@ fn rate(count: u64, seconds: f64) -> f64 {
 pub struct CpuUse {
     pub cpu: Option<Duration>,
     pub threads: usize,
+    /// Wall time over which `cpu` was measured.
+    pub wall: Duration,
 }
 
 /// Checks the generator could keep its schedule; returns plain-language reasons if not.
@@ -121,7 +123,7 @@ pub fn build_summary(facts: &RunFacts<'_>, run: &RecordedRun) -> Summary {
             completed,
             errors,
             intended_rate: rate(intended, seconds),
-            achieved_rate: rate(completed, facts.measured_wall.as_secs_f64().max(seconds)),
+            achieved_rate: rate(completed, run.measured_until.as_secs_f64().max(seconds)),
             latency_us: Percentiles::of(ok),
         }
     };
@@ -148,14 +150,19 @@ pub fn build_summary(facts: &RunFacts<'_>, run: &RecordedRun) -> Summary {
 
     let lag = Percentiles::of(&run.lag);
     let wall = facts.measured_wall.as_secs_f64().max(0.001);
-    let cpu_share = facts.cpu.cpu.map(|c| c.as_secs_f64() / (wall * facts.cpu.threads.max(1) as f64));
+    let cpu_wall = facts.cpu.wall.as_secs_f64().max(0.001);
+    let cpu_share = facts.cpu.cpu.map(|c| c.as_secs_f64() / (cpu_wall * facts.cpu.threads.max(1) as f64));
     let reasons = self_check(&lag, cpu_share, &scenario.generator, all.completed, all.intended);
     let cpu_seconds = facts.cpu.cpu.map_or(0.0, |c| c.as_secs_f64());
     let generator = GeneratorInfo {
         users: facts.users,
         processes: 1,
         cpu_seconds,
-        cpu_us_per_request: if all.completed > 0 { (cpu_seconds * 1e6 / all.completed as f64 * 10.0).round() / 10.0 } else { 0.0 },
+        // The CPU covers the warm-up too, so its requests count here.
+        cpu_us_per_request: match all.completed + run.warmup_requests {
+            0 => 0.0,
+            n => (cpu_seconds * 1e6 / n as f64 * 10.0).round() / 10.0,
+        },
         cpu_share: cpu_share.map_or(0.0, |s| (s * 1000.0).round() / 1000.0),
         threads: facts.cpu.threads,
         cpu_source: if facts.cpu.cpu.is_some() { "threads".into() } else { "unavailable".into() },

@@ -156,6 +156,7 @@ async fn drive(
     let goose_report = options.goose_report.then(|| dir.join(report::GOOSE_REPORT_FILE));
     let settings = AttackSettings { users, goose_report: goose_report.clone() };
     let cpu_before = crate::cpu::generator_cpu();
+    let attack_started = tokio::time::Instant::now();
     let attacked = attack::run(pacer.clone(), &settings).await;
     let cpu_after = crate::cpu::generator_cpu();
     let finished = tokio::time::Instant::now();
@@ -176,6 +177,7 @@ async fn drive(
     let cpu = CpuUse {
         cpu: cpu_before.zip(cpu_after).map(|(a, b)| b.saturating_sub(a)),
         threads,
+        wall: finished.saturating_duration_since(attack_started),
     };
     let recorded = recorder.snapshot();
     let facts = RunFacts {

@@ -157,7 +157,7 @@ pub struct GeneratorInfo {
     pub processes: u32,
     /// CPU seconds the generator used during the run (user + system).
     pub cpu_seconds: f64,
-    /// `cpu_seconds` per completed request, microseconds.
+    /// `cpu_seconds` per completed request (warm-up included), microseconds.
     pub cpu_us_per_request: f64,
     /// `cpu_seconds / (wall seconds × generator threads)`.
     pub cpu_share: f64,

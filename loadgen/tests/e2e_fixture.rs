@@ -48,6 +48,7 @@ max_error_rate = 0.0
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn short_run_against_the_fixture() {
+    let _serial = common::SERIAL.lock().await;
     let server = FixtureServer::start().await;
     let reports = tempfile::tempdir().unwrap();
     let report = loadgen::run(options(scenario(SHORT), &server.url, reports.path(), None)).await.unwrap();
@@ -103,7 +104,42 @@ async fn a_stalled_target_raises_p99_from_the_intended_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_target_is_reported_as_such() {
+    let _serial = common::SERIAL.lock().await;
     let reports = tempfile::tempdir().unwrap();
     let err = loadgen::run(options(scenario(SHORT), "http://127.0.0.1:9", reports.path(), None)).await.unwrap_err();
     assert!(matches!(err, loadgen::RunError::Target(loadgen::target::TargetError::Unreachable { .. })), "{err}");
+}
+
+/// Two generator processes' reports merge into one: counts add up, the merged interval
+/// log holds every sample, and the merged summary still matches the schema.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_of_two_generators_merge() {
+    let _serial = common::SERIAL.lock().await;
+    let server = FixtureServer::start().await;
+    let reports = tempfile::tempdir().unwrap();
+    let text = SHORT.replace("duration = \"3s\"", "duration = \"2s\"").replace("warmup = \"1s\"", "");
+    let mut dirs = Vec::new();
+    let mut completed = 0;
+    for id in ["gen-a", "gen-b"] {
+        let mut o = options(scenario(&text), &server.url, reports.path(), None);
+        o.run_id = Some(id.into());
+        let r = loadgen::run(o).await.unwrap();
+        completed += r.summary.operations.all.completed;
+        dirs.push(r.dir);
+    }
+    let out = reports.path().join("merged");
+    let merged = loadgen::merge::merge(&dirs, &out).unwrap();
+    assert_eq!(merged.operations.all.completed, completed);
+    assert_eq!(merged.operations.all.intended, 800);
+    assert_eq!(merged.generator.processes, 2);
+    assert!(merged.trustworthy);
+    let logged: u64 = loadgen::merge::read_interval_log(&out.join("latency.hlog"))
+        .unwrap()
+        .iter()
+        .map(|i| i.histogram.len())
+        .sum();
+    assert_eq!(logged, completed);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_valid_summary(&json);
 }

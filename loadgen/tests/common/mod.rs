@@ -131,3 +131,6 @@ pub fn assert_valid_summary(summary: &Value) {
     let errors: Vec<String> = validator.iter_errors(summary).map(|e| format!("{} at {}", e, e.instance_path)).collect();
     assert!(errors.is_empty(), "summary.json does not match its schema: {errors:#?}");
 }
+
+/// Held by each timing-sensitive test so that they do not compete for the machine's cores.
+pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
