@@ -100,5 +100,5 @@ fn run_blocking(options: RunOptions) -> anyhow::Result<loadgen::RunReport> {
         .build()
         .context("starting the generator's runtime")?;
     let scenario = options.scenario.name.clone();
-    Ok(runtime.block_on(loadgen::run(options)).with_context(|| format!("run of scenario {scenario}"))?)
+    runtime.block_on(loadgen::run(options)).with_context(|| format!("run of scenario {scenario}"))
 }

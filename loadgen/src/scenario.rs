@@ -268,7 +268,7 @@ impl Scenario {
             return Err(("keys.users", "must be at least 1".into()));
         }
         match self.payload {
-            PayloadSizes::Fixed { bytes } if bytes == 0 => {
+            PayloadSizes::Fixed { bytes: 0 } => {
                 return Err(("payload.bytes", "must be at least 1".into()))
             }
             PayloadSizes::Uniform { min, max } if min == 0 || min > max => {
