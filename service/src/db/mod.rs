@@ -6,6 +6,7 @@ mod pool;
 pub mod postgres;
 pub mod sharded;
 pub mod sqlite;
+mod sqlite_readers;
 
 use std::{sync::Arc, time::Duration};
 

@@ -11,7 +11,7 @@ use sqlx::{
     Row, Sqlite,
 };
 
-use super::{parse_metadata, Database, ReadRoute, TrackedPool};
+use super::{parse_metadata, sqlite_readers::SqliteReaders, Database, ReadRoute, TrackedPool};
 use crate::{
     backend::{
         classify_sqlx, BackendError, ContentRow, ContentStatus, Job, NewContent, PoolStats,
@@ -24,7 +24,7 @@ const WHAT: &str = "database";
 
 pub struct SqliteDb {
     writer: TrackedPool<Sqlite>,
-    readers: TrackedPool<Sqlite>,
+    readers: SqliteReaders,
 }
 
 fn now_ms() -> i64 {
@@ -66,15 +66,10 @@ impl SqliteDb {
             .run(&writer)
             .await
             .map_err(|e| BackendError::Other(anyhow::anyhow!("sqlite migration failed: {e}")))?;
-        let readers = SqlitePoolOptions::new()
-            .max_connections(cfg.pool_size)
-            .acquire_timeout(cfg.acquire_timeout)
-            .connect_with(opts.read_only(true))
-            .await
-            .map_err(db_err)?;
+        let readers = SqliteReaders::open(file, cfg.pool_size, cfg.acquire_timeout, "db_primary")?;
         Ok(Self {
             writer: TrackedPool::new(writer, "db_primary_writer", 1),
-            readers: TrackedPool::new(readers, "db_primary", cfg.pool_size),
+            readers,
         })
     }
 }
@@ -114,23 +109,24 @@ impl Database for SqliteDb {
     }
 
     async fn get_content(&self, id: i64, _route: ReadRoute) -> Result<Option<ContentRow>, BackendError> {
-        let mut conn = self.readers.acquire(WHAT).await?;
-        let row = sqlx::query(
-            "SELECT id, user_id, asset_url, status, created_at, content_metadata \
-             FROM user_content WHERE id = ?",
-        )
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_err)?;
-        Ok(row.map(|r| ContentRow {
-            id: r.get(0),
-            user_id: r.get(1),
-            asset_url: r.get(2),
-            status: ContentStatus::parse(r.get::<&str, _>(3)),
-            created_at: from_ms(r.get(4)),
-            metadata: parse_metadata(r.get(5)),
-        }))
+        use rusqlite::OptionalExtension;
+        self.readers.with(|conn| {
+            conn.prepare_cached(
+                "SELECT id, user_id, asset_url, status, created_at, content_metadata \
+                 FROM user_content WHERE id = ?1",
+            )?
+            .query_row([id], |r| {
+                Ok(ContentRow {
+                    id: r.get(0)?,
+                    user_id: r.get(1)?,
+                    asset_url: r.get(2)?,
+                    status: ContentStatus::parse(&r.get::<_, String>(3)?),
+                    created_at: from_ms(r.get(4)?),
+                    metadata: parse_metadata(r.get(5)?),
+                })
+            })
+            .optional()
+        })
     }
 
     async fn claim_jobs(&self, max: usize, lease: Duration) -> Result<Vec<Job>, BackendError> {
@@ -203,12 +199,10 @@ impl Database for SqliteDb {
     }
 
     async fn queue_stats(&self) -> Result<QueueStats, BackendError> {
-        let mut conn = self.readers.acquire(WHAT).await?;
-        let (depth, oldest): (i64, Option<i64>) =
-            sqlx::query_as("SELECT count(*), min(created_at) FROM jobs")
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(db_err)?;
+        let (depth, oldest): (i64, Option<i64>) = self.readers.with(|conn| {
+            conn.prepare_cached("SELECT count(*), min(created_at) FROM jobs")?
+                .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        })?;
         Ok(QueueStats {
             depth,
             oldest_age_seconds: oldest.map_or(0.0, |t| (now_ms() - t).max(0) as f64 / 1000.0),
@@ -216,14 +210,11 @@ impl Database for SqliteDb {
     }
 
     async fn ping(&self) -> Vec<(String, Option<String>)> {
-        let result = match self.readers.acquire(WHAT).await {
-            Ok(mut conn) => sqlx::query("SELECT 1")
-                .execute(&mut *conn)
-                .await
-                .err()
-                .map(|e| e.to_string()),
-            Err(e) => Some(e.to_string()),
-        };
+        let result = self
+            .readers
+            .with(|conn| conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)))
+            .err()
+            .map(|e| e.to_string());
         vec![("database".to_owned(), result)]
     }
 

@@ -39,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/content", post(content::create_content))
         .route("/api/v1/content/{content_id}", get(content::get_content))
         .route("/healthz", get(ops::healthz))
+        .route("/livez", get(ops::livez))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
         .fallback(ops::not_found)
@@ -54,6 +55,7 @@ fn route_label(path: Option<&MatchedPath>) -> &'static str {
         Some("/api/v1/content") => "/api/v1/content",
         Some("/api/v1/content/{content_id}") => "/api/v1/content/{content_id}",
         Some("/healthz") => "/healthz",
+        Some("/livez") => "/livez",
         Some("/metrics") => "/metrics",
         Some("/openapi.json") => "/openapi.json",
         _ => "unmatched",

@@ -52,6 +52,13 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
     response
 }
 
+/// Liveness: the process serves HTTP. Touches no backend, so it is also the "trivial route"
+/// the benchmarks compare real requests against.
+#[utoipa::path(get, path = "/livez", tag = "ops", responses((status = 200, description = "alive", content_type = "text/plain")))]
+pub async fn livez() -> &'static str {
+    "ok"
+}
+
 /// Prometheus text: per-route requests and latency, per-tier busy time, pools, cache, queue.
 #[utoipa::path(get, path = "/metrics", tag = "ops",
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
@@ -78,7 +85,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "scaleloop reference content service", description = "The seed's content API on pluggable backends."),
-    paths(super::content::create_content, super::content::get_content, healthz, metrics),
+    paths(super::content::create_content, super::content::get_content, healthz, livez, metrics),
     components(schemas(
         super::content::CreateContent, super::content::Accepted, super::content::ContentBody,
         super::content::ContentMetadata, crate::backend::ContentStatus, Health,
