@@ -34,9 +34,11 @@ pub async fn show(pacer: Arc<Pacer>, visible: bool, stop: CancellationToken) {
         let completed = pacer.recorder.completed();
         let achieved = (completed.saturating_sub(last_completed)) as f64 * 2.0;
         last_completed = completed;
-        let p99 = pacer
-            .recorder
-            .p99_of_second((elapsed.as_secs() as usize).saturating_sub(1))
+        // The recorder counts seconds from the end of the warm-up; show the last full one.
+        let measured = elapsed.checked_sub(pacer.recorder.warmup()).map(|m| m.as_secs() as usize);
+        let p99 = measured
+            .and_then(|m| m.checked_sub(1))
+            .and_then(|second| pacer.recorder.p99_of_second(second))
             .map_or_else(|| "-".to_owned(), |us| format!("{:.1}ms", us as f64 / 1000.0));
         bar.set_position(elapsed.as_secs().min(total.as_secs()));
         bar.set_message(format!(

@@ -95,6 +95,11 @@ impl Recorder {
         }
     }
 
+    /// Length of the warm-up that precedes the measured part.
+    pub fn warmup(&self) -> Duration {
+        self.warmup
+    }
+
     fn is_warmup(&self, intended: Duration) -> bool {
         intended < self.warmup
     }
