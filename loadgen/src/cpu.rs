@@ -1,29 +1,50 @@
 //! The generator's own CPU time, read from `/proc/self/task/*/stat` (Linux).
 //!
-//! Threads of the embedded service (named `svc-*`) are left out, so the figure is the
-//! generator's even when the service runs in the same process. Elsewhere, or when `/proc`
-//! is unavailable, no figure is given. Times are in clock ticks of 1/100 s (Linux USER_HZ).
+//! When the process has threads named `loadgen*` (the binary names its runtime so), only
+//! those count. Otherwise (the library inside another program, or tests) every thread
+//! counts except the embedded service's: its runtime (`svc-*`) and SQLite workers
+//! (`sqlx-*`). So the figure is the generator's even when the service runs in the same
+//! process. Elsewhere, or when `/proc` is unavailable, no figure is given. Times are in
+//! clock ticks of 1/100 s (Linux USER_HZ).
 
 use std::time::Duration;
 
 use crate::target::embedded::SERVICE_THREAD_PREFIX;
 
+/// Prefix of the generator binary's thread names.
+pub const GENERATOR_THREAD_PREFIX: &str = "loadgen";
+
+/// Prefixes of threads the embedded service's libraries start on their own.
+const SERVICE_LIBRARY_THREADS: &[&str] = &["sqlx-"];
+
 const TICKS_PER_SECOND: u64 = 100;
 
-/// CPU used so far by the process's non-service threads that are still alive.
+/// CPU used so far by the generator's threads that are still alive.
 pub fn generator_cpu() -> Option<Duration> {
-    let mut ticks = 0u64;
+    let mut threads = Vec::new();
     for entry in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
         let dir = entry.path();
-        let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        if name.trim_end().starts_with(SERVICE_THREAD_PREFIX) {
-            continue;
-        }
-        if let Ok(stat) = std::fs::read_to_string(dir.join("stat")) {
-            ticks += stat_ticks(&stat).unwrap_or(0);
-        }
+        let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default().trim_end().to_owned();
+        let ticks = std::fs::read_to_string(dir.join("stat")).ok().and_then(|s| stat_ticks(&s)).unwrap_or(0);
+        threads.push((name, ticks));
     }
-    Some(Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND))
+    Some(Duration::from_millis(generator_ticks(&threads) * 1000 / TICKS_PER_SECOND))
+}
+
+/// Sums the ticks of the generator's threads among `(name, ticks)`.
+fn generator_ticks(threads: &[(String, u64)]) -> u64 {
+    let named = threads.iter().any(|(n, _)| n.starts_with(GENERATOR_THREAD_PREFIX));
+    threads
+        .iter()
+        .filter(|(n, _)| {
+            if named {
+                n.starts_with(GENERATOR_THREAD_PREFIX)
+            } else {
+                !n.starts_with(SERVICE_THREAD_PREFIX) && !SERVICE_LIBRARY_THREADS.iter().any(|p| n.starts_with(p))
+            }
+        })
+        .map(|(_, t)| t)
+        .sum()
 }
 
 /// utime + stime of a `stat` line (fields 14 and 15, counted after the `(comm)` field).
@@ -43,6 +64,15 @@ mod tests {
     fn parses_a_stat_line_with_spaces_in_the_name() {
         let line = "1234 (tokio runtime) S 1 2 3 4 5 6 7 8 9 10 250 30 0 0 20 0 1 0";
         assert_eq!(stat_ticks(line), Some(280));
+    }
+
+    #[test]
+    fn counts_only_generator_threads() {
+        let t = |n: &str, v| (n.to_owned(), v);
+        let binary = [t("loadgen", 1), t("loadgen-gen", 10), t("svc-worker", 100), t("sqlx-sqlite-wor", 1000), t("ctrl-c", 0)];
+        assert_eq!(generator_ticks(&binary), 11);
+        let library = [t("my-test", 2), t("tokio-runtime-w", 20), t("svc-worker", 100), t("sqlx-sqlite-wor", 1000)];
+        assert_eq!(generator_ticks(&library), 22);
     }
 
     #[test]

@@ -287,7 +287,12 @@ impl Scenario {
         if !(self.generator.max_cpu_share > 0.0 && self.generator.max_cpu_share <= 1.0) {
             return Err(("generator.max_cpu_share", "must be within (0, 1]".into()));
         }
-        self.load.validate(self.duration)
+        self.load.validate(self.duration)?;
+        let sends = self.load.curve(self.duration).total();
+        if sends < 1.0 {
+            return Err(("load", format!("the curve sends nothing over {:?} ({sends:.2} requests)", self.duration)));
+        }
+        Ok(())
     }
 
     /// Applies command-line overrides: a constant `rate` and/or a `duration`.

@@ -163,8 +163,8 @@ pub struct GeneratorInfo {
     pub cpu_share: f64,
     /// Threads the generator ran on.
     pub threads: usize,
-    /// How the CPU was measured (`threads`: only the generator's own threads;
-    /// `process`: the whole process).
+    /// How the CPU was measured: `threads` (the generator's own threads, the embedded
+    /// service's left out) or `unavailable` (no `/proc`; CPU figures are then 0).
     pub cpu_source: String,
     /// True when the generator was itself the limit.
     pub overloaded: bool,

@@ -101,6 +101,7 @@ fn invalid_values_name_field_and_reason() {
             "load.at",
         ),
         (GOOD.replace("duration = \"10s\"", "duration = \"100ms\""), "duration"),
+        (GOOD.replace("rate = 10", "rate = 0"), "load"),
     ];
     for (text, field) in cases {
         let err = Scenario::parse(&text, Path::new("scenarios/broken.toml")).unwrap_err();
