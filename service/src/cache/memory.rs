@@ -1,8 +1,10 @@
 //! In-process cache (`moka`): TTL-bounded and weighed by body size, so its memory is capped.
+//! The synchronous cache: its operations never block on I/O, and skipping the future
+//! wrapper keeps a hit within a few hundred nanoseconds.
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use moka::future::Cache as Moka;
+use moka::sync::Cache as Moka;
 
 use super::Cache;
 use crate::{backend::BackendError, config::MemoryCacheConfig};
@@ -25,16 +27,16 @@ impl MemoryCache {
 #[async_trait]
 impl Cache for MemoryCache {
     async fn get(&self, id: i64) -> Result<Option<Bytes>, BackendError> {
-        Ok(self.inner.get(&id).await)
+        Ok(self.inner.get(&id))
     }
 
     async fn put(&self, id: i64, body: Bytes) -> Result<(), BackendError> {
-        self.inner.insert(id, body).await;
+        self.inner.insert(id, body);
         Ok(())
     }
 
     async fn invalidate(&self, id: i64) -> Result<(), BackendError> {
-        self.inner.invalidate(&id).await;
+        self.inner.invalidate(&id);
         Ok(())
     }
 
