@@ -12,20 +12,17 @@
 //! run one at a time.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
 use goose::goose::{GooseUser, Scenario, Transaction, TransactionResult};
 use goose::GooseAttack;
-use tokio::time::Instant;
-
 use crate::keys::{write_body, KeySpace, Operation, OperationMix};
-use crate::recorder::{Outcome, Recorder};
+use crate::pacer::{Next, Pacer};
+use crate::recorder::Outcome;
 use crate::requests::{self, ReplyBody};
 use crate::scenario::PayloadSizes;
-use crate::schedule::Schedule;
 use crate::verify::Verifier;
 
 /// Why the Goose part of a run failed.
@@ -51,39 +48,10 @@ pub struct Workload {
 
 /// Everything the users of one attack share.
 #[derive(Debug)]
-pub struct Pacer {
+pub struct AttackContext {
     pub base_url: String,
-    pub schedule: Arc<Schedule>,
-    pub recorder: Arc<Recorder>,
     pub workload: Workload,
-    /// The schedule's time zero, set by the first user to run (after a short head start
-    /// so that the other users are up).
-    start: OnceLock<Instant>,
-    head_start: Duration,
-    in_flight: AtomicUsize,
-}
-
-impl Pacer {
-    pub fn new(base_url: String, schedule: Arc<Schedule>, recorder: Arc<Recorder>, workload: Workload) -> Self {
-        Self {
-            base_url,
-            schedule,
-            recorder,
-            workload,
-            start: OnceLock::new(),
-            head_start: Duration::from_millis(200),
-            in_flight: AtomicUsize::new(0),
-        }
-    }
-
-    /// The schedule's time zero, once the attack has started.
-    pub fn start(&self) -> Option<Instant> {
-        self.start.get().copied()
-    }
-
-    fn start_or_init(&self) -> Instant {
-        *self.start.get_or_init(|| Instant::now() + self.head_start)
-    }
+    pub pacer: Arc<Pacer>,
 }
 
 /// How one attack is run.
@@ -97,13 +65,13 @@ pub struct AttackSettings {
 static ONE_ATTACK_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Runs the schedule to its end against `pacer.base_url`; returns Goose's metrics.
-pub async fn run(pacer: Arc<Pacer>, settings: &AttackSettings) -> Result<goose::metrics::GooseMetrics, AttackError> {
+pub async fn run(context: Arc<AttackContext>, settings: &AttackSettings) -> Result<goose::metrics::GooseMetrics, AttackError> {
     let _only_attack = ONE_ATTACK_AT_A_TIME.lock().await;
-    let length = pacer.schedule.length();
+    let length = context.pacer.schedule.length();
     let backstop = length + Duration::from_secs(10);
     let users = settings.users.max(1);
 
-    let shared = pacer.clone();
+    let shared = context.clone();
     let paced: goose::goose::TransactionFunction = Arc::new(move |user: &mut GooseUser| {
         let shared = shared.clone();
         Box::pin(async move { paced_send(user, &shared).await })
@@ -115,7 +83,7 @@ pub async fn run(pacer: Arc<Pacer>, settings: &AttackSettings) -> Result<goose::
     let mut attack = *GooseAttack::initialize_with_config(GooseConfiguration::default())
         .map_err(goose_error)?
         .register_scenario(scenario)
-        .set_default(GooseDefault::Host, pacer.base_url.as_str())
+        .set_default(GooseDefault::Host, context.base_url.as_str())
         .map_err(goose_error)?
         .set_default(GooseDefault::Users, users)
         .map_err(goose_error)?
@@ -152,74 +120,52 @@ pub async fn run(pacer: Arc<Pacer>, settings: &AttackSettings) -> Result<goose::
     }
 }
 
-/// Sleeps until `at`, waking every 100 ms to notice a stopped run; false if stopped.
-async fn sleep_until(at: Instant) -> bool {
-    loop {
-        let now = Instant::now();
-        if now >= at {
-            return true;
-        }
-        if goose::is_killswitch_triggered() {
-            return false;
-        }
-        tokio::time::sleep_until(at.min(now + Duration::from_millis(100))).await;
-    }
-}
-
 /// The one transaction: take a ticket, wait for its time, send, record.
-async fn paced_send(user: &mut GooseUser, pacer: &Pacer) -> TransactionResult {
-    let start = pacer.start_or_init();
-    pacer.in_flight.fetch_add(1, Ordering::SeqCst);
-    let Some(ticket) = pacer.schedule.claim() else {
-        let left = pacer.in_flight.fetch_sub(1, Ordering::SeqCst) - 1;
-        if left == 0 {
-            goose::trigger_killswitch("schedule complete");
+async fn paced_send(user: &mut GooseUser, context: &AttackContext) -> TransactionResult {
+    let pacer = &context.pacer;
+    let send = match pacer.next(goose::is_killswitch_triggered).await {
+        Next::Send(send) => send,
+        Next::Exhausted { last } => {
+            if last {
+                goose::trigger_killswitch("schedule complete");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            return Ok(());
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        return Ok(());
+        Next::Stopped => return Ok(()),
     };
-    let intended_at = start + ticket.intended;
-    if !sleep_until(intended_at).await {
-        pacer.in_flight.fetch_sub(1, Ordering::SeqCst);
-        return Ok(());
-    }
-    let sent_at = Instant::now();
-    pacer.recorder.record_send(ticket.intended, sent_at - intended_at);
-
-    let w = &pacer.workload;
-    let op = w.mix.operation(ticket.index);
+    let k = send.ticket.index;
+    let w = &context.workload;
+    let op = w.mix.operation(k);
     let reply = match op {
-        Operation::Read => match w.keys.pick(w.seed, ticket.index, w.zipf_exponent) {
-            Some(id) => requests::read(&user.client, &pacer.base_url, &id, false).await,
+        Operation::Read => match w.keys.pick(w.seed, k, w.zipf_exponent) {
+            Some(id) => requests::read(&user.client, &context.base_url, &id, false).await,
             None => {
                 pacer.recorder.record_error_kind("read_no_key");
-                pacer.in_flight.fetch_sub(1, Ordering::SeqCst);
+                pacer.abandon(&send);
                 return Ok(());
             }
         },
         Operation::Write => {
-            let body = write_body(w.seed, ticket.index, &w.sizes, w.users);
-            requests::write(&user.client, &pacer.base_url, &body).await
+            let body = write_body(w.seed, k, &w.sizes, w.users);
+            requests::write(&user.client, &context.base_url, &body).await
         }
     };
-    let done = Instant::now();
     if let ReplyBody::Created { content_id } = &reply.body {
         w.keys.push(content_id.clone());
-        w.verifier.acknowledged(content_id, ticket.index);
+        w.verifier.acknowledged(content_id, k);
     }
     let outcome = match &reply.error {
         None => Outcome::Ok,
         Some(kind) => Outcome::Failed(kind.clone()),
     };
-    pacer.recorder.record(op, ticket.intended, done - intended_at, outcome);
-    pacer.in_flight.fetch_sub(1, Ordering::SeqCst);
-
+    let service_time = pacer.finish(&send, op, outcome);
     let method = if op == Operation::Read { "GET" } else { "POST" };
     let _ = user
         .record_custom_request_duration(
             method,
             op.as_str(),
-            done - sent_at,
+            service_time,
             reply.error.is_none(),
             reply.status,
             reply.error.as_deref(),

@@ -11,6 +11,7 @@ pub mod cpu;
 pub mod exit;
 pub mod keys;
 pub mod merge;
+pub mod pacer;
 pub mod progress;
 pub mod recorder;
 pub mod report;

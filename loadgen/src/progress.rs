@@ -7,7 +7,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
-use crate::attack::Pacer;
+use crate::pacer::Pacer;
 
 /// Updates a bar twice a second until `stop`; then clears it.
 pub async fn show(pacer: Arc<Pacer>, visible: bool, stop: CancellationToken) {

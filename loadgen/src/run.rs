@@ -8,7 +8,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::attack::{self, AttackError, AttackSettings, Pacer, Workload};
+use crate::attack::{self, AttackContext, AttackError, AttackSettings, Workload};
+use crate::pacer::Pacer;
 use crate::keys::{write_body, KeySpace, OperationMix};
 use crate::recorder::Recorder;
 use crate::report::{self, CpuUse, RunFacts};
@@ -147,7 +148,8 @@ async fn drive(
         keys: Arc::new(KeySpace::new(corpus)),
         verifier: verifier.clone(),
     };
-    let pacer = Arc::new(Pacer::new(base_url.clone(), schedule.clone(), recorder.clone(), workload));
+    let pacer = Arc::new(Pacer::new(schedule.clone(), recorder.clone(), Duration::from_millis(200)));
+    let context = Arc::new(AttackContext { base_url: base_url.clone(), workload, pacer: pacer.clone() });
 
     let stop = CancellationToken::new();
     let verifying = tokio::spawn(verifier.clone().run(client.clone(), base_url.clone(), stop.clone()));
@@ -157,7 +159,7 @@ async fn drive(
     let settings = AttackSettings { users, goose_report: goose_report.clone() };
     let cpu_before = crate::cpu::generator_cpu();
     let attack_started = tokio::time::Instant::now();
-    let attacked = attack::run(pacer.clone(), &settings).await;
+    let attacked = attack::run(context, &settings).await;
     let cpu_after = crate::cpu::generator_cpu();
     let finished = tokio::time::Instant::now();
     stop.cancel();
