@@ -1,9 +1,9 @@
 //! Open-model pacing on top of Goose.
 //!
 //! One Goose scenario (`open-model`) with one transaction (`paced_send`). Each pass, a
-//! user takes the next ticket from the shared [`Schedule`], sleeps until the ticket's
+//! user takes the next ticket from the shared schedule (see `pacer.rs`), sleeps until the ticket's
 //! intended time, sends the request with Goose's client (`user.client`), records latency
-//! *from the intended time* into the [`Recorder`], and hands the service time (send →
+//! *from the intended time* into the recorder, and hands the service time (send →
 //! response complete) back to Goose with `record_custom_request_duration`, so Goose's own
 //! report stays meaningful. When the schedule is exhausted and nothing is in flight, the
 //! run stops itself through Goose's killswitch; Goose's run time is only a backstop.

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{assert_valid_summary, FixtureServer};
+use common::{assert_valid_summary, Fault, FixtureServer};
 use loadgen::scenario::Scenario;
 use loadgen::{RunOptions, TargetChoice};
 
@@ -142,4 +142,24 @@ async fn reports_of_two_generators_merge() {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert_valid_summary(&json);
+}
+
+/// Acknowledged writes that vanish or change are found by the read-back and break the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_and_corrupted_writes_are_counted() {
+    let _serial = common::SERIAL.lock().await;
+    let text = SHORT.replace("duration = \"3s\"", "duration = \"2s\"").replace("warmup = \"1s\"", "");
+    for fault in [Fault::Lose, Fault::Corrupt] {
+        let server = FixtureServer::faulty(40, fault).await;
+        let reports = tempfile::tempdir().unwrap();
+        let s = loadgen::run(options(scenario(&text), &server.url, reports.path(), None)).await.unwrap().summary;
+        let v = &s.verification;
+        match fault {
+            Fault::Lose => assert!(v.lost > 0 && v.corrupted == 0 && v.verified == 0, "{v:?}"),
+            Fault::Corrupt => assert!(v.corrupted > 0 && v.lost == 0 && v.verified == 0, "{v:?}"),
+        }
+        assert!(!s.slo.passed);
+        let check = s.slo.checks.iter().find(|c| c.name == "lost_or_corrupted_writes").unwrap();
+        assert!(!check.passed);
+    }
 }

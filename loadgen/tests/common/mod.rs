@@ -29,6 +29,15 @@ struct Store {
     paused_until: Mutex<Option<Instant>>,
     /// After this many requests, stall for `stall` once.
     stall_after: Option<(u64, Duration)>,
+    /// Misbehaviour after this many writes: acknowledge but drop, or store altered.
+    fault: Option<(u64, Fault)>,
+}
+
+/// How the fixture can mistreat acknowledged writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    Lose,
+    Corrupt,
 }
 
 impl Store {
@@ -51,8 +60,17 @@ async fn create(State(s): State<Arc<Store>>, Json(body): Json<Value>) -> (Status
     let (Some(user), Some(payload)) = (body["user_id"].as_str(), body["payload"].as_str()) else {
         return (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"error": {"code": "invalid", "message": "bad body"}})));
     };
-    let id = (s.next_id.fetch_add(1, Ordering::SeqCst) + 1000).to_string();
-    s.items.lock().unwrap().insert(id.clone(), (user.to_owned(), payload.to_owned()));
+    let n = s.next_id.fetch_add(1, Ordering::SeqCst);
+    let id = (n + 1000).to_string();
+    let mut payload = payload.to_owned();
+    match s.fault {
+        Some((after, Fault::Lose)) if n >= after => {
+            return (StatusCode::ACCEPTED, Json(json!({"status": "processing", "content_id": id})));
+        }
+        Some((after, Fault::Corrupt)) if n >= after => payload.replace_range(0..1, "#"),
+        _ => {}
+    }
+    s.items.lock().unwrap().insert(id.clone(), (user.to_owned(), payload));
     (StatusCode::ACCEPTED, Json(json!({"status": "processing", "content_id": id})))
 }
 
@@ -85,8 +103,17 @@ impl FixtureServer {
         Self::start_with(Some((after, stall))).await
     }
 
+    /// Mistreats every write after the first `after` (e.g. after the preload).
+    pub async fn faulty(after: u64, fault: Fault) -> Self {
+        Self::start_store(Store { fault: Some((after, fault)), ..Store::default() }).await
+    }
+
     async fn start_with(stall_after: Option<(u64, Duration)>) -> Self {
-        let store = Arc::new(Store { stall_after, ..Store::default() });
+        Self::start_store(Store { stall_after, ..Store::default() }).await
+    }
+
+    async fn start_store(store: Store) -> Self {
+        let store = Arc::new(store);
         let app = Router::new()
             .route("/api/v1/content", post(create))
             .route("/api/v1/content/{id}", get(fetch))
@@ -104,12 +131,6 @@ impl FixtureServer {
         self.store.items.lock().unwrap().len()
     }
 
-    /// Replaces an item's payload, as a corrupting backend would.
-    pub fn corrupt_all(&self) {
-        for v in self.store.items.lock().unwrap().values_mut() {
-            v.1.push('!');
-        }
-    }
 }
 
 impl Drop for FixtureServer {
