@@ -139,6 +139,8 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Summary, MergeError> {
             SecondSample {
                 t: t as u64,
                 intended: summaries.iter().filter_map(|x| x.series.get(t)).map(|p| p.intended).sum(),
+                sent: summaries.iter().filter_map(|x| x.series.get(t)).map(|p| p.sent).sum(),
+                lag_p99_us: summaries.iter().filter_map(|x| x.series.get(t)).map(|p| p.lag_p99_us).max().unwrap_or(0),
                 completed: h.len(),
                 errors: merged.get(&(t, 2)).map_or(0, |e| e.len()),
                 latency_us: Percentiles::of(&h),

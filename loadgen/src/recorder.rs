@@ -68,7 +68,8 @@ pub struct Recorder {
     warmup: Duration,
     /// Index 0 = read, 1 = write, 2 = error.
     tags: [Mutex<TaggedLatencies>; 3],
-    lag: Mutex<Histogram<u64>>,
+    /// Schedule lag: the run total and one histogram per second of intended time.
+    lag: Mutex<TaggedLatencies>,
     errors: Mutex<BTreeMap<String, u64>>,
     errors_by_op: [AtomicU64; 2],
     completed: AtomicU64,
@@ -84,7 +85,7 @@ impl Recorder {
         Self {
             warmup,
             tags: Default::default(),
-            lag: Mutex::new(new_histogram()),
+            lag: Mutex::default(),
             errors: Mutex::default(),
             errors_by_op: Default::default(),
             completed: AtomicU64::new(0),
@@ -110,8 +111,9 @@ impl Recorder {
             return;
         }
         self.sent.fetch_add(1, Ordering::Relaxed);
+        let second = intended.saturating_sub(self.warmup).as_secs() as usize;
         if let Ok(mut h) = self.lag.lock() {
-            h.saturating_record(u64::try_from(lag.as_micros()).unwrap_or(u64::MAX).min(MAX_MICROS));
+            h.record(second, u64::try_from(lag.as_micros()).unwrap_or(u64::MAX).min(MAX_MICROS));
         }
     }
 
@@ -184,7 +186,11 @@ impl Recorder {
         };
         RecordedRun {
             tags: [take(0), take(1), take(2)],
-            lag: self.lag.lock().map(|h| h.clone()).unwrap_or_else(|_| new_histogram()),
+            lag: self
+                .lag
+                .lock()
+                .map(|t| TaggedLatencies { total: t.total.clone(), per_second: t.per_second.clone() })
+                .unwrap_or_default(),
             errors: self.errors.lock().map(|e| e.clone()).unwrap_or_default(),
             errors_by_op: [self.errors_by_op[0].load(Ordering::Relaxed), self.errors_by_op[1].load(Ordering::Relaxed)],
             warmup_requests: self.warmup_requests.load(Ordering::Relaxed),
@@ -200,7 +206,8 @@ impl Recorder {
 pub struct RecordedRun {
     /// read, write, error.
     pub tags: [TaggedLatencies; 3],
-    pub lag: Histogram<u64>,
+    /// Schedule lag, per second of intended send time.
+    pub lag: TaggedLatencies,
     pub errors: BTreeMap<String, u64>,
     /// Failed reads, failed writes.
     pub errors_by_op: [u64; 2],

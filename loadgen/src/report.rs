@@ -141,6 +141,8 @@ pub fn build_summary(facts: &RunFacts<'_>, run: &RecordedRun) -> Summary {
             SecondSample {
                 t: s as u64,
                 intended: (facts.schedule.intended_between(from, from + Duration::from_secs(1)) * 100.0).round() / 100.0,
+                sent: run.lag.per_second.get(s).map_or(0, |h| h.len()),
+                lag_p99_us: run.lag.per_second.get(s).map_or(0, |h| if h.is_empty() { 0 } else { h.value_at_quantile(0.99) }),
                 completed: h.len(),
                 errors,
                 latency_us: Percentiles::of(&h),
@@ -148,7 +150,7 @@ pub fn build_summary(facts: &RunFacts<'_>, run: &RecordedRun) -> Summary {
         })
         .collect();
 
-    let lag = Percentiles::of(&run.lag);
+    let lag = Percentiles::of(&run.lag.total);
     let wall = facts.measured_wall.as_secs_f64().max(0.001);
     let cpu_wall = facts.cpu.wall.as_secs_f64().max(0.001);
     let cpu_share = facts.cpu.cpu.map(|c| c.as_secs_f64() / (cpu_wall * facts.cpu.threads.max(1) as f64));

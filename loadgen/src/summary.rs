@@ -132,6 +132,10 @@ pub struct SecondSample {
     pub t: u64,
     /// Sends the schedule intended in this second.
     pub intended: f64,
+    /// Sends intended in this second that left (warm-up excluded).
+    pub sent: u64,
+    /// p99 of those sends' schedule lag, microseconds: when the generator fell behind.
+    pub lag_p99_us: u64,
     /// Requests completed in this second (reads + writes + errors).
     pub completed: u64,
     pub errors: u64,
