@@ -12,6 +12,7 @@ pub mod exit;
 pub mod keys;
 pub mod merge;
 pub mod pacer;
+pub mod profiler;
 pub mod progress;
 pub mod recorder;
 pub mod report;
