@@ -47,6 +47,12 @@ fn generator_ticks(threads: &[(String, u64)]) -> u64 {
         .sum()
 }
 
+/// CPU used so far by the whole process (every thread, alive or exited).
+pub fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    Some(Duration::from_millis(stat_ticks(&stat)? * 1000 / TICKS_PER_SECOND))
+}
+
 /// utime + stime of a `stat` line (fields 14 and 15, counted after the `(comm)` field).
 fn stat_ticks(stat: &str) -> Option<u64> {
     let rest = &stat[stat.rfind(')')? + 1..];

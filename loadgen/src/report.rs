@@ -209,6 +209,8 @@ pub fn build_summary(facts: &RunFacts<'_>, run: &RecordedRun) -> Summary {
             interval_log: INTERVAL_LOG_FILE.into(),
             goose_report: facts.goose_report.clone(),
         },
+        verdict: None,
+        recommendation: None,
     }
 }
 
@@ -268,6 +270,16 @@ pub fn terminal_text(s: &Summary, dir: &Path) -> String {
         out += "  NOT TRUSTWORTHY: the generator could not keep its schedule; do not name a bottleneck from this run:\n";
         for r in &s.generator.reasons {
             out += &format!("    - {r}\n");
+        }
+    }
+    if let Some(v) = &s.verdict {
+        out += &format!("  verdict ({} confidence): {}\n", v.confidence, v.sentence);
+    }
+    if let Some(r) = &s.recommendation {
+        if r.next_stage == r.current_stage {
+            out += &format!("  next: {} — {}\n", r.action, r.expected_gain);
+        } else {
+            out += &format!("  next stage: {} → {} ({}): {}; expected: {}\n", r.current_stage, r.next_stage, r.next_profile.as_deref().unwrap_or("-"), r.action, r.expected_gain);
         }
     }
     out += &format!("  report: {}\n", dir.display());

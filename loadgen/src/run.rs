@@ -155,6 +155,21 @@ async fn drive(
     let verifying = tokio::spawn(verifier.clone().run(client.clone(), base_url.clone(), stop.clone()));
     let progress = tokio::spawn(crate::progress::show(pacer.clone(), options.progress, stop.clone()));
 
+    let profile = match &options.target {
+        TargetChoice::Embedded { profile, profiles_dir } => {
+            service::config::Profile::load(&profiles_dir.join(format!("{profile}.toml"))).ok()
+        }
+        TargetChoice::External { .. } => None,
+    };
+    let bound = (scenario.warmup + scenario.duration).as_secs() + 30;
+    let profiler = crate::profiler::session::ProfilerSession::start(
+        client.clone(),
+        &base_url,
+        target.kind == "embedded",
+        profile.as_ref(),
+        bound,
+    );
+
     let goose_report = options.goose_report.then(|| dir.join(report::GOOSE_REPORT_FILE));
     let settings = AttackSettings { users, goose_report: goose_report.clone() };
     let cpu_before = crate::cpu::generator_cpu();
@@ -196,8 +211,12 @@ async fn drive(
         verification: verifier.results(),
         goose_report: goose_report.as_ref().map(|_| report::GOOSE_REPORT_FILE.to_owned()),
     };
-    let summary = report::build_summary(&facts, &recorded);
+    let mut summary = report::build_summary(&facts, &recorded);
     let report_error = |source| RunError::Report { path: dir.to_owned(), source };
+    let stage = profiler.stage.clone();
+    let timeline = profiler.finish(measured_start).await;
+    crate::profiler::session::conclude(&mut summary, &timeline, &stage);
+    crate::profiler::session::write_timeline(dir, &timeline).map_err(report_error)?;
     report::write_summary(dir, &summary).map_err(report_error)?;
     let mut log = std::fs::File::create(dir.join(report::INTERVAL_LOG_FILE)).map_err(report_error)?;
     let system_start = std::time::SystemTime::from(started_at);

@@ -44,6 +44,12 @@ pub struct Summary {
     pub trustworthy: bool,
     /// Files written next to this summary, relative to its directory.
     pub files: ReportFiles,
+    /// Which tier limited the run, with evidence (absent when the run was not profiled).
+    #[serde(default)]
+    pub verdict: Option<crate::profiler::Verdict>,
+    /// The next scaling stage and its expected gain (absent when the run was not profiled).
+    #[serde(default)]
+    pub recommendation: Option<crate::profiler::Recommendation>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]

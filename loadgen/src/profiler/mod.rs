@@ -2,6 +2,10 @@
 //! timeline; the analysis turns the timeline and the run's summary into a verdict (which tier
 //! saturated first, with evidence) and a recommendation (the next scaling stage).
 
+pub mod analysis;
+pub mod collect;
 pub mod model;
+pub mod sampler;
+pub mod session;
 
 pub use model::{BoxInfo, Evidence, Knee, Recommendation, TierFigures, Timeline, Verdict};

@@ -1,0 +1,32 @@
+//! Analysis of one run, pure and synchronous: the run's own series plus the profiler's
+//! timeline → per-tier utilization-law figures → knee → verdict → recommendation.
+
+pub mod knee;
+pub mod recommend;
+pub mod stats;
+pub mod tiers;
+pub mod verdict;
+
+use crate::{
+    profiler::{Recommendation, Timeline, Verdict},
+    summary::Summary,
+};
+
+/// Verdict and recommendation for a finished run on stage `stage` (`start`, `users-plus`, …).
+pub fn analyse(summary: &Summary, timeline: &Timeline, stage: &str) -> (Verdict, Recommendation) {
+    let run = knee::RunSeries::from_summary(summary);
+    let tiers = tiers::analyse_tiers(&run, timeline);
+    let knee = knee::find_knee(&run);
+    let facts = verdict::RunFacts {
+        generator_overloaded: summary.generator.overloaded,
+        generator_reasons: summary.generator.reasons.clone(),
+        slo_passed: summary.slo.passed,
+        achieved_rate: summary.operations.all.achieved_rate,
+    };
+    let verdict = verdict::decide(&run, &tiers, knee, &facts);
+    let hits: f64 = timeline.values("service.cache_hits").iter().sum();
+    let misses: f64 = timeline.values("service.cache_misses").iter().sum();
+    let hit_ratio = (hits + misses > 0.0).then(|| hits / (hits + misses));
+    let recommendation = recommend::recommend(stage, &verdict, hit_ratio, facts.achieved_rate);
+    (verdict, recommendation)
+}

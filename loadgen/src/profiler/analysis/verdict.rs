@@ -1,0 +1,122 @@
+//! The verdict: the generator when it could not keep its schedule (then no service tier is
+//! named); else the tier whose saturation started at (or closest before) the knee, with
+//! confidence from how many independent signals agree; `none` with headroom when the SLO held
+//! and nothing saturated.
+
+use super::{knee::RunSeries, tiers::TierAnalysis};
+use crate::profiler::{Evidence, Knee, Verdict};
+
+/// What the verdict needs besides the tiers.
+#[derive(Debug, Clone, Default)]
+pub struct RunFacts {
+    pub generator_overloaded: bool,
+    pub generator_reasons: Vec<String>,
+    pub slo_passed: bool,
+    pub achieved_rate: f64,
+}
+
+fn describe(tier: &str) -> &'static str {
+    match tier {
+        "app" => "the app tier's CPU",
+        "db_primary" => "the database primary",
+        "db_replica" => "the read replicas",
+        "cache" => "the cache tier",
+        "object_store" => "the object store",
+        "queue" => "the job queue's workers",
+        "generator" => "the load generator itself",
+        _ => "an unnamed tier",
+    }
+}
+
+pub fn decide(run: &RunSeries, tiers: &[TierAnalysis], knee: Option<Knee>, facts: &RunFacts) -> Verdict {
+    let all_figures = tiers.iter().map(|t| t.figures.clone()).collect::<Vec<_>>();
+    let generator = tiers.iter().find(|t| t.figures.tier == "generator");
+    if facts.generator_overloaded || generator.is_some_and(|g| g.figures.utilization_p95 >= 0.95) {
+        let mut evidence: Vec<Evidence> = generator.map(|g| g.evidence.clone()).unwrap_or_default();
+        for reason in &facts.generator_reasons {
+            evidence.push(Evidence {
+                tier: "generator".into(),
+                metric: "self-check".into(),
+                value: 1.0,
+                threshold: 1.0,
+                window: [run.t.first().copied().unwrap_or(0), run.t.last().copied().unwrap_or(0)],
+                note: reason.clone(),
+            });
+        }
+        return Verdict {
+            bottleneck: "generator".into(),
+            confidence: "high".into(),
+            sentence: "The load generator was the limit: it could not keep its schedule, so this run names no service bottleneck. Give it more CPU or run more generator processes and merge their logs.".into(),
+            knee,
+            tiers: all_figures,
+            evidence,
+            headroom: None,
+        };
+    }
+    let candidates: Vec<&TierAnalysis> = tiers.iter().filter(|t| t.saturated && t.figures.tier != "generator").collect();
+    if candidates.is_empty() {
+        let headroom = tiers
+            .iter()
+            .filter_map(|t| t.figures.ceiling_rps)
+            .map(|c| c / facts.achieved_rate.max(1e-9) - 1.0)
+            .fold(f64::INFINITY, f64::min);
+        let headroom = headroom.is_finite().then_some((headroom * 100.0).round() / 100.0);
+        if facts.slo_passed {
+            let tightest = tiers.iter().filter(|t| t.figures.ceiling_rps.is_some()).max_by(|a, b| a.figures.utilization_p95.total_cmp(&b.figures.utilization_p95));
+            let sentence = match (headroom, tightest) {
+                (Some(h), Some(t)) => format!(
+                    "No tier saturated and the SLO held; the tightest is {} at {:.0}% utilization (p95), about {:.0}% headroom at {:.0} req/s.",
+                    describe(&t.figures.tier), t.figures.utilization_p95 * 100.0, h * 100.0, facts.achieved_rate
+                ),
+                _ => "No tier saturated and the SLO held.".into(),
+            };
+            return Verdict { bottleneck: "none".into(), confidence: "high".into(), sentence, knee, tiers: all_figures, evidence: Vec::new(), headroom };
+        }
+        // The SLO failed without a saturated tier: name the tier with the largest demand.
+        let top = tiers.iter().filter(|t| t.figures.tier != "generator").max_by(|a, b| a.figures.demand_s.total_cmp(&b.figures.demand_s));
+        let tier = top.map_or("none".to_owned(), |t| t.figures.tier.clone());
+        return Verdict {
+            bottleneck: tier.clone(),
+            confidence: "low".into(),
+            sentence: format!("The SLO was missed but no tier showed saturation; {} carries the largest demand per request, so look there first.", describe(&tier)),
+            knee,
+            tiers: all_figures,
+            evidence: top.map(|t| t.evidence.clone()).unwrap_or_default(),
+            headroom: None,
+        };
+    }
+    // Saturation that starts at the knee explains it; one that starts long after is a symptom.
+    let knee_t = knee.as_ref().map(|k| k.t);
+    let key = |t: &&&TierAnalysis| {
+        let onset = t.onset.unwrap_or(u64::MAX);
+        let distance = knee_t.map_or(0, |k| if onset <= k + 2 { 0 } else { onset - k });
+        let signals = t.evidence.len() as i64;
+        (distance, std::cmp::Reverse(signals), onset)
+    };
+    let chosen = candidates.iter().min_by_key(key).expect("non-empty");
+    let f = &chosen.figures;
+    let signals = chosen.evidence.len();
+    let confidence = match (signals, knee.is_some()) {
+        (n, true) if n >= 2 => "high",
+        (n, _) if n >= 2 => "medium",
+        (_, true) => "medium",
+        _ => "low",
+    };
+    let at = chosen.onset.map(|t| format!(" from t = {t} s")).unwrap_or_default();
+    let ceiling = f.ceiling_rps.map(|c| format!("; its ceiling is about {c:.0} req/s")).unwrap_or_default();
+    let sentence = format!(
+        "Bottleneck: {} (utilization p95 {:.0}%{}{at}){ceiling}.",
+        describe(&f.tier),
+        f.utilization_p95 * 100.0,
+        if f.saturation.is_empty() { String::new() } else { format!(", {}", f.saturation.join(", ")) },
+    );
+    Verdict {
+        bottleneck: f.tier.clone(),
+        confidence: confidence.into(),
+        sentence,
+        knee,
+        tiers: all_figures,
+        evidence: chosen.evidence.clone(),
+        headroom: None,
+    }
+}

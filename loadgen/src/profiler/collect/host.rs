@@ -1,0 +1,134 @@
+//! Host figures with `sysinfo`: the machine's CPU and load, and CPU/RSS/disk per box. A box is
+//! a set of processes of one tier (PostgreSQL's backends, `redis-server`, an app process) or,
+//! for the embedded target, the threads of this process: the generator's own threads versus
+//! the embedded service's (`svc-*`, `sqlx-*`).
+//!
+//! Series: `host.machine_cpu_cores`, `host.load1`, `host.cpu_cores.<box>`,
+//! `host.cpu_quota.<box>` (its capacity in cores), `host.rss_bytes.<box>`,
+//! `host.disk_read_bytes.<box>`, `host.disk_write_bytes.<box>`.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, System};
+
+use super::{rate, CollectError, Collector};
+use crate::profiler::model::BoxInfo;
+
+/// How a box's members are found.
+#[derive(Debug, Clone)]
+pub enum Members {
+    /// Processes whose name is one of these (e.g. `postgres`, `redis-server`).
+    ProcessNames(Vec<String>),
+    /// Threads of this process that belong to the generator.
+    GeneratorThreads,
+    /// Threads of this process that belong to the embedded service.
+    EmbeddedServiceThreads,
+}
+
+#[derive(Debug, Clone)]
+pub struct BoxSpec {
+    pub tier: String,
+    pub members: Members,
+    /// CPU quota in cores; `None` = the machine's cores.
+    pub cpu_quota: Option<f64>,
+}
+
+pub struct HostCollector {
+    system: System,
+    boxes: Vec<BoxSpec>,
+    cores: f64,
+    previous: BTreeMap<String, f64>,
+}
+
+impl HostCollector {
+    pub fn new(boxes: Vec<BoxSpec>) -> Self {
+        let mut system = System::new();
+        system.refresh_cpu_usage();
+        let cores = system.cpus().len().max(1) as f64;
+        Self { system, boxes, cores, previous: BTreeMap::new() }
+    }
+
+    /// The boxes as the timeline describes them.
+    pub fn box_infos(&self) -> Vec<BoxInfo> {
+        self.boxes
+            .iter()
+            .map(|b| BoxInfo {
+                tier: b.tier.clone(),
+                cpu_cores: b.cpu_quota.unwrap_or(self.cores),
+                members: match &b.members {
+                    Members::ProcessNames(names) => names.clone(),
+                    Members::GeneratorThreads => vec!["self: generator threads".into()],
+                    Members::EmbeddedServiceThreads => vec!["self: svc-*/sqlx-* threads".into()],
+                },
+            })
+            .collect()
+    }
+
+    fn counter(&mut self, name: String, current: f64, elapsed_s: f64, out: &mut BTreeMap<String, f64>) {
+        if let Some(r) = rate(self.previous.get(&name).copied(), current, elapsed_s) {
+            out.insert(name.clone(), r);
+        }
+        self.previous.insert(name, current);
+    }
+}
+
+/// CPU seconds used so far by this process's threads, split (generator, embedded service).
+pub fn self_thread_cpu_seconds() -> Option<(f64, f64)> {
+    let generator = crate::cpu::generator_cpu()?.as_secs_f64();
+    let total = crate::cpu::process_cpu()?.as_secs_f64();
+    Some((generator, (total - generator).max(0.0)))
+}
+
+#[async_trait]
+impl Collector for HostCollector {
+    fn name(&self) -> &'static str {
+        "host"
+    }
+
+    async fn sample(&mut self, elapsed_s: f64) -> Result<BTreeMap<String, f64>, CollectError> {
+        let mut out = BTreeMap::new();
+        self.system.refresh_cpu_usage();
+        out.insert("host.machine_cpu_cores".into(), f64::from(self.system.global_cpu_usage()) / 100.0 * self.cores);
+        out.insert("host.load1".into(), System::load_average().one);
+        let wants_processes = self.boxes.iter().any(|b| matches!(b.members, Members::ProcessNames(_)));
+        if wants_processes {
+            self.system.refresh_processes_specifics(
+                ProcessesToUpdate::All,
+                true,
+                ProcessRefreshKind::nothing().with_cpu().with_memory().with_disk_usage(),
+            );
+        }
+        let threads = self_thread_cpu_seconds();
+        for spec in self.boxes.clone() {
+            let tier = &spec.tier;
+            out.insert(format!("host.cpu_quota.{tier}"), spec.cpu_quota.unwrap_or(self.cores));
+            match &spec.members {
+                Members::GeneratorThreads | Members::EmbeddedServiceThreads => {
+                    if let Some((generator, service)) = threads {
+                        let cpu = if matches!(spec.members, Members::GeneratorThreads) { generator } else { service };
+                        self.counter(format!("host.cpu_cores.{tier}"), cpu, elapsed_s, &mut out);
+                    }
+                }
+                Members::ProcessNames(names) => {
+                    let (mut cpu_ms, mut rss, mut read, mut written) = (0u64, 0u64, 0u64, 0u64);
+                    for p in self.system.processes().values() {
+                        let name = p.name().to_string_lossy();
+                        if names.iter().any(|n| name == n.as_str()) {
+                            cpu_ms += p.accumulated_cpu_time();
+                            rss += p.memory();
+                            let disk = p.disk_usage();
+                            read += disk.total_read_bytes;
+                            written += disk.total_written_bytes;
+                        }
+                    }
+                    self.counter(format!("host.cpu_cores.{tier}"), cpu_ms as f64 / 1000.0, elapsed_s, &mut out);
+                    out.insert(format!("host.rss_bytes.{tier}"), rss as f64);
+                    self.counter(format!("host.disk_read_bytes.{tier}"), read as f64, elapsed_s, &mut out);
+                    self.counter(format!("host.disk_write_bytes.{tier}"), written as f64, elapsed_s, &mut out);
+                }
+            }
+        }
+        Ok(out)
+    }
+}

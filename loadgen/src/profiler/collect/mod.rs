@@ -1,0 +1,42 @@
+//! Collectors, one per file behind one small trait (model: vector's host_metrics sources):
+//! each is asked for a sample once a second and answers with named values. Counters are
+//! turned into per-second rates inside the collector (it keeps the previous reading), so the
+//! timeline holds rates and gauges only.
+
+pub mod host;
+pub mod postgres;
+pub mod redis;
+pub mod service;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+
+/// Why a sample could not be taken (the sampler records the gap and goes on).
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    #[error("{source_name}: {message}")]
+    Failed { source_name: &'static str, message: String },
+}
+
+impl CollectError {
+    pub fn new(source_name: &'static str, message: impl std::fmt::Display) -> Self {
+        Self::Failed { source_name, message: message.to_string() }
+    }
+}
+
+/// One source of figures.
+#[async_trait]
+pub trait Collector: Send {
+    /// Short name used in logs and series names (`host`, `service`, `postgres`, `redis`).
+    fn name(&self) -> &'static str;
+
+    /// Values at this second. `elapsed_s` is the time since the previous sample (for rates).
+    async fn sample(&mut self, elapsed_s: f64) -> Result<BTreeMap<String, f64>, CollectError>;
+}
+
+/// Per-second rate of a counter between two readings; `None` on the first reading or reset.
+pub fn rate(previous: Option<f64>, current: f64, elapsed_s: f64) -> Option<f64> {
+    let previous = previous?;
+    (current >= previous && elapsed_s > 0.0).then(|| (current - previous) / elapsed_s)
+}

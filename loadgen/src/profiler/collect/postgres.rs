@@ -1,0 +1,85 @@
+//! PostgreSQL's own view, from its statistics views over one connection:
+//! `pg_stat_activity` (backends active / waiting on locks), `pg_stat_database` (commits,
+//! block reads and hits), `pg_stat_replication` (replay lag of each standby).
+//!
+//! Series: `postgres.active_backends`, `postgres.lock_waiting_backends`, `postgres.backends`,
+//! `postgres.xacts` (per s), `postgres.blocks_read` (per s), `postgres.cache_hit_ratio`,
+//! `postgres.replication_lag_bytes` (max over standbys), `postgres.standbys`.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use sqlx::{postgres::PgConnection, Connection, Row};
+
+use super::{rate, CollectError, Collector};
+
+pub struct PostgresCollector {
+    url: String,
+    conn: Option<PgConnection>,
+    previous: BTreeMap<&'static str, f64>,
+}
+
+impl PostgresCollector {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self { url: url.into(), conn: None, previous: BTreeMap::new() }
+    }
+}
+
+fn err(e: impl std::fmt::Display) -> CollectError {
+    CollectError::new("postgres", e)
+}
+
+const ACTIVITY: &str = "SELECT count(*) FILTER (WHERE state = 'active' AND pid <> pg_backend_pid())::float8, \
+     count(*) FILTER (WHERE wait_event_type = 'Lock')::float8, count(*)::float8 \
+     FROM pg_stat_activity WHERE backend_type = 'client backend'";
+const DATABASE: &str = "SELECT coalesce(sum(xact_commit + xact_rollback), 0)::float8, \
+     coalesce(sum(blks_read), 0)::float8, coalesce(sum(blks_hit), 0)::float8 FROM pg_stat_database";
+const REPLICATION: &str = "SELECT coalesce(max(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)), 0)::float8, \
+     count(*)::float8 FROM pg_stat_replication";
+
+#[async_trait]
+impl Collector for PostgresCollector {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn sample(&mut self, elapsed_s: f64) -> Result<BTreeMap<String, f64>, CollectError> {
+        if self.conn.is_none() {
+            self.conn = Some(PgConnection::connect(&self.url).await.map_err(err)?);
+        }
+        let conn = self.conn.as_mut().expect("connected above");
+        let result = async {
+            let a = sqlx::query(ACTIVITY).fetch_one(&mut *conn).await?;
+            let d = sqlx::query(DATABASE).fetch_one(&mut *conn).await?;
+            let r = sqlx::query(REPLICATION).fetch_one(&mut *conn).await?;
+            Ok::<_, sqlx::Error>((a, d, r))
+        }
+        .await;
+        let (a, d, r) = match result {
+            Ok(rows) => rows,
+            Err(e) => {
+                self.conn = None; // reconnect next time
+                return Err(err(e));
+            }
+        };
+        let mut out = BTreeMap::new();
+        out.insert("postgres.active_backends".into(), a.get::<f64, _>(0));
+        out.insert("postgres.lock_waiting_backends".into(), a.get::<f64, _>(1));
+        out.insert("postgres.backends".into(), a.get::<f64, _>(2));
+        out.insert("postgres.replication_lag_bytes".into(), r.get::<f64, _>(0));
+        out.insert("postgres.standbys".into(), r.get::<f64, _>(1));
+        let (xacts, read, hit): (f64, f64, f64) = (d.get(0), d.get(1), d.get(2));
+        for (name, value) in [("postgres.xacts", xacts), ("postgres.blocks_read", read), ("postgres.blocks_hit", hit)] {
+            if let Some(r) = rate(self.previous.get(name).copied(), value, elapsed_s) {
+                out.insert(name.into(), r);
+            }
+            self.previous.insert(name, value);
+        }
+        if let (Some(r), Some(h)) = (out.get("postgres.blocks_read"), out.get("postgres.blocks_hit")) {
+            if r + h > 0.0 {
+                out.insert("postgres.cache_hit_ratio".into(), h / (r + h));
+            }
+        }
+        Ok(out)
+    }
+}

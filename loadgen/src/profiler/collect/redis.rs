@@ -1,0 +1,93 @@
+//! Redis's own view, from `INFO`: commands per second, hit ratio, evictions, clients, and the
+//! server's CPU (Redis executes commands on one thread, so its CPU in cores is its
+//! utilization).
+//!
+//! Series: `redis.ops` (per s), `redis.hits`, `redis.misses`, `redis.evictions` (per s),
+//! `redis.clients`, `redis.cpu_cores`, `redis.used_memory_bytes`.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+
+use super::{rate, CollectError, Collector};
+
+pub struct RedisCollector {
+    url: String,
+    conn: Option<redis::aio::MultiplexedConnection>,
+    previous: BTreeMap<&'static str, f64>,
+}
+
+impl RedisCollector {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self { url: url.into(), conn: None, previous: BTreeMap::new() }
+    }
+}
+
+fn err(e: impl std::fmt::Display) -> CollectError {
+    CollectError::new("redis", e)
+}
+
+/// `field:value` pairs of an `INFO` reply.
+pub fn parse_info(text: &str) -> BTreeMap<&str, f64> {
+    text.lines()
+        .filter_map(|l| l.trim_end().split_once(':'))
+        .filter_map(|(k, v)| Some((k, v.parse().ok()?)))
+        .collect()
+}
+
+#[async_trait]
+impl Collector for RedisCollector {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn sample(&mut self, elapsed_s: f64) -> Result<BTreeMap<String, f64>, CollectError> {
+        if self.conn.is_none() {
+            let client = redis::Client::open(self.url.as_str()).map_err(err)?;
+            self.conn = Some(client.get_multiplexed_async_connection().await.map_err(err)?);
+        }
+        let conn = self.conn.as_mut().expect("connected above");
+        let text: String = match redis::cmd("INFO").query_async(conn).await {
+            Ok(t) => t,
+            Err(e) => {
+                self.conn = None;
+                return Err(err(e));
+            }
+        };
+        let info = parse_info(&text);
+        let mut out = BTreeMap::new();
+        let get = |k: &str| info.get(k).copied();
+        if let Some(v) = get("connected_clients") {
+            out.insert("redis.clients".into(), v);
+        }
+        if let Some(v) = get("used_memory") {
+            out.insert("redis.used_memory_bytes".into(), v);
+        }
+        let cpu = get("used_cpu_sys").unwrap_or(0.0) + get("used_cpu_user").unwrap_or(0.0);
+        for (name, value) in [
+            ("redis.ops", get("total_commands_processed")),
+            ("redis.hits", get("keyspace_hits")),
+            ("redis.misses", get("keyspace_misses")),
+            ("redis.evictions", get("evicted_keys")),
+            ("redis.cpu_cores", Some(cpu)),
+        ] {
+            let Some(value) = value else { continue };
+            if let Some(r) = rate(self.previous.get(name).copied(), value, elapsed_s) {
+                out.insert(name.into(), r);
+            }
+            self.previous.insert(name, value);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parses_info_fields() {
+        let info = super::parse_info("# Stats\r\ntotal_commands_processed:42\r\nused_cpu_sys:1.25\r\nrole:master\r\n");
+        assert_eq!(info["total_commands_processed"], 42.0);
+        assert_eq!(info["used_cpu_sys"], 1.25);
+        assert!(!info.contains_key("role"));
+    }
+}

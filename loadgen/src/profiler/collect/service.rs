@@ -1,0 +1,154 @@
+//! The service's own figures: scrapes `/metrics` of every service instance and sums them.
+//!
+//! Series: `service.tier_busy.<tier>` (busy seconds per second = mean calls in flight),
+//! `service.tier_calls.<tier>` (calls/s), `service.pool_in_use.<pool>`,
+//! `service.pool_waiting.<pool>`, `service.pool_max.<pool>`, `service.cache_hits`,
+//! `service.cache_misses` (per s), `service.queue_depth`, `service.queue_oldest_age_s`,
+//! `service.jobs_done` (per s), `service.requests`, `service.errors` (5xx per s),
+//! `service.shed` (per s).
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+
+use super::{rate, CollectError, Collector};
+
+pub struct ServiceCollector {
+    client: reqwest::Client,
+    urls: Vec<String>,
+    previous: BTreeMap<String, f64>,
+}
+
+impl ServiceCollector {
+    /// `base_urls`: every instance (several behind a load balancer).
+    pub fn new(client: reqwest::Client, base_urls: Vec<String>) -> Self {
+        let urls = base_urls.iter().map(|u| format!("{}/metrics", u.trim_end_matches('/'))).collect();
+        Self { client, urls, previous: BTreeMap::new() }
+    }
+}
+
+/// One sample line of Prometheus text: name, labels, value.
+#[derive(Debug, PartialEq)]
+pub struct PromSample<'a> {
+    pub name: &'a str,
+    pub labels: Vec<(&'a str, &'a str)>,
+    pub value: f64,
+}
+
+/// Parses the sample lines of Prometheus text exposition (comments skipped).
+pub fn parse_prometheus(text: &str) -> Vec<PromSample<'_>> {
+    text.lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let value: f64 = value.parse().ok()?;
+            let (name, labels) = match series.split_once('{') {
+                Some((name, rest)) => {
+                    let body = rest.strip_suffix('}')?;
+                    let labels = body
+                        .split("\",")
+                        .filter(|kv| !kv.is_empty())
+                        .filter_map(|kv| {
+                            let (k, v) = kv.split_once("=\"")?;
+                            Some((k, v.trim_end_matches('"')))
+                        })
+                        .collect();
+                    (name, labels)
+                }
+                None => (series, Vec::new()),
+            };
+            Some(PromSample { name, labels, value })
+        })
+        .collect()
+}
+
+fn label<'a>(s: &PromSample<'a>, key: &str) -> Option<&'a str> {
+    s.labels.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+}
+
+/// Sums one scrape into (counters, gauges) keyed by series name.
+pub fn fold_scrape(text: &str, counters: &mut BTreeMap<String, f64>, gauges: &mut BTreeMap<String, f64>) {
+    for s in parse_prometheus(text) {
+        let (map, key) = match s.name {
+            "scaleloop_tier_busy_seconds_total" => (&mut *counters, format!("service.tier_busy.{}", label(&s, "tier").unwrap_or("?"))),
+            "scaleloop_tier_calls_total" => (&mut *counters, format!("service.tier_calls.{}", label(&s, "tier").unwrap_or("?"))),
+            "scaleloop_tier_errors_total" => (&mut *counters, format!("service.tier_errors.{}", label(&s, "tier").unwrap_or("?"))),
+            "scaleloop_cache_hits_total" => (&mut *counters, "service.cache_hits".into()),
+            "scaleloop_cache_misses_total" => (&mut *counters, "service.cache_misses".into()),
+            "scaleloop_jobs_done_total" => (&mut *counters, "service.jobs_done".into()),
+            "scaleloop_http_shed_total" => (&mut *counters, "service.shed".into()),
+            "scaleloop_http_requests_total" => {
+                let status: u16 = label(&s, "status").and_then(|v| v.parse().ok()).unwrap_or(0);
+                *counters.entry("service.requests".into()).or_default() += s.value;
+                if status >= 500 {
+                    *counters.entry("service.errors".into()).or_default() += s.value;
+                }
+                continue;
+            }
+            "scaleloop_pool_in_use" => (&mut *gauges, format!("service.pool_in_use.{}", label(&s, "pool").unwrap_or("?"))),
+            "scaleloop_pool_waiting" => (&mut *gauges, format!("service.pool_waiting.{}", label(&s, "pool").unwrap_or("?"))),
+            "scaleloop_pool_max" => (&mut *gauges, format!("service.pool_max.{}", label(&s, "pool").unwrap_or("?"))),
+            "scaleloop_queue_depth" => (&mut *gauges, "service.queue_depth".into()),
+            "scaleloop_queue_oldest_job_age_seconds" => (&mut *gauges, "service.queue_oldest_age_s".into()),
+            _ => continue,
+        };
+        *map.entry(key).or_default() += s.value;
+    }
+}
+
+#[async_trait]
+impl Collector for ServiceCollector {
+    fn name(&self) -> &'static str {
+        "service"
+    }
+
+    async fn sample(&mut self, elapsed_s: f64) -> Result<BTreeMap<String, f64>, CollectError> {
+        let (mut counters, mut gauges) = (BTreeMap::new(), BTreeMap::new());
+        for url in &self.urls {
+            let text = async { self.client.get(url).send().await?.error_for_status()?.text().await }
+                .await
+                .map_err(|e| CollectError::new("service", e))?;
+            fold_scrape(&text, &mut counters, &mut gauges);
+        }
+        let mut out = gauges;
+        for (name, value) in counters {
+            if let Some(r) = rate(self.previous.get(&name).copied(), value, elapsed_s) {
+                out.insert(name.clone(), r);
+            }
+            self.previous.insert(name, value);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCRAPE: &str = "# HELP x y\n\
+        scaleloop_tier_busy_seconds_total{tier=\"db_primary\"} 1.5\n\
+        scaleloop_http_requests_total{route=\"/a\",method=\"GET\",status=\"200\"} 10\n\
+        scaleloop_http_requests_total{route=\"/a\",method=\"GET\",status=\"503\"} 2\n\
+        scaleloop_pool_waiting{pool=\"db_primary\"} 3\n\
+        scaleloop_queue_depth 7\n";
+
+    #[test]
+    fn parses_labels_and_values() {
+        let s = parse_prometheus(SCRAPE);
+        assert_eq!(s[0], PromSample { name: "scaleloop_tier_busy_seconds_total", labels: vec![("tier", "db_primary")], value: 1.5 });
+        assert_eq!(s[1].labels, vec![("route", "/a"), ("method", "GET"), ("status", "200")]);
+        assert_eq!(s.len(), 5);
+    }
+
+    #[test]
+    fn folds_into_counters_and_gauges() {
+        let (mut c, mut g) = (BTreeMap::new(), BTreeMap::new());
+        fold_scrape(SCRAPE, &mut c, &mut g);
+        fold_scrape(SCRAPE, &mut c, &mut g); // a second instance sums
+        assert_eq!(c["service.requests"], 24.0);
+        assert_eq!(c["service.errors"], 4.0);
+        assert_eq!(c["service.tier_busy.db_primary"], 3.0);
+        assert_eq!(g["service.pool_waiting.db_primary"], 6.0);
+        assert_eq!(g["service.queue_depth"], 14.0);
+    }
+}

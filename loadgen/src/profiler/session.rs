@@ -1,0 +1,88 @@
+//! A profiling session alongside one run: picks the collectors for the target and its profile,
+//! samples while the load runs, then aligns the timeline and draws the verdict into the summary.
+
+use std::path::Path;
+
+use tokio::{task::JoinHandle, time::Instant};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    analysis,
+    collect::{
+        host::{BoxSpec, HostCollector, Members},
+        postgres::PostgresCollector,
+        redis::RedisCollector,
+        service::ServiceCollector,
+        Collector,
+    },
+    model::BoxInfo,
+    sampler::{self, Sample},
+    Timeline,
+};
+use crate::summary::Summary;
+use service::config::{CacheConfig, DatabaseConfig, Profile, QueueKind};
+
+/// File the aligned timeline is written to, next to `summary.json`.
+pub const TIMELINE_FILE: &str = "timeline.json";
+
+pub struct ProfilerSession {
+    task: JoinHandle<Vec<Sample>>,
+    stop: CancellationToken,
+    boxes: Vec<BoxInfo>,
+    /// The seed stage of the profile (`start` when unknown).
+    pub stage: String,
+}
+
+impl ProfilerSession {
+    /// Starts sampling. `embedded`: the service runs in this process (its threads are the app
+    /// box); `profile`: the deployment's profile when known, for its servers and stage.
+    pub fn start(client: reqwest::Client, base_url: &str, embedded: bool, profile: Option<&Profile>, max_seconds: u64) -> Self {
+        let mut boxes = vec![BoxSpec { tier: "generator".into(), members: Members::GeneratorThreads, cpu_quota: None }];
+        if embedded {
+            boxes.push(BoxSpec { tier: "app".into(), members: Members::EmbeddedServiceThreads, cpu_quota: None });
+        }
+        let mut collectors: Vec<Box<dyn Collector>> = vec![Box::new(ServiceCollector::new(client, vec![base_url.to_owned()]))];
+        if let Some(p) = profile {
+            let quota = |tier: &str| p.boxes.iter().find(|b| b.tier == tier).and_then(|b| b.cpus);
+            if let DatabaseConfig::Postgres(pg) = &p.service.database {
+                collectors.push(Box::new(PostgresCollector::new(pg.primary_url.clone())));
+                boxes.push(BoxSpec { tier: "db".into(), members: Members::ProcessNames(vec!["postgres".into()]), cpu_quota: quota("db") });
+            }
+            let redis_url = match (&p.service.cache, p.service.queue.kind) {
+                (CacheConfig::Redis(r), _) => Some(r.url.clone()),
+                (_, QueueKind::RedisStreams) => Some(p.service.queue.url.clone()),
+                _ => None,
+            };
+            if let Some(url) = redis_url {
+                collectors.push(Box::new(RedisCollector::new(url)));
+                boxes.push(BoxSpec { tier: "cache".into(), members: Members::ProcessNames(vec!["redis-server".into()]), cpu_quota: quota("cache") });
+            }
+        }
+        let host = HostCollector::new(boxes);
+        let box_infos = host.box_infos();
+        collectors.insert(0, Box::new(host));
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(sampler::run(collectors, max_seconds, stop.clone()));
+        let stage = profile.map(|p| p.stage.clone()).filter(|s| !s.is_empty()).unwrap_or_else(|| "start".into());
+        Self { task, stop, boxes: box_infos, stage }
+    }
+
+    /// Stops sampling and aligns the samples on the measured part starting at `measured_start`.
+    pub async fn finish(self, measured_start: Instant) -> Timeline {
+        self.stop.cancel();
+        let samples = self.task.await.unwrap_or_default();
+        sampler::align(&samples, measured_start, self.boxes)
+    }
+}
+
+/// Adds the verdict and recommendation to `summary`.
+pub fn conclude(summary: &mut Summary, timeline: &Timeline, stage: &str) {
+    let (verdict, recommendation) = analysis::analyse(summary, timeline, stage);
+    summary.verdict = Some(verdict);
+    summary.recommendation = Some(recommendation);
+}
+
+pub fn write_timeline(dir: &Path, timeline: &Timeline) -> std::io::Result<()> {
+    let text = serde_json::to_string(timeline).map_err(std::io::Error::other)?;
+    std::fs::write(dir.join(TIMELINE_FILE), text)
+}
