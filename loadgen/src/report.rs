@@ -176,12 +176,13 @@ pub fn build_summary(facts: &RunFacts<'_>, run: &RecordedRun) -> Summary {
     };
     let slo = slo_checks(&scenario.slo, &all, &facts.verification);
     let curve = facts.schedule.curve();
-    let rate_curve = curve
+    let mut rate_curve: Vec<[f64; 2]> = curve
         .points()
         .iter()
         .filter(|p| p.0 >= warmup.as_secs_f64())
         .map(|p| [p.0 - warmup.as_secs_f64(), p.1])
         .collect();
+    rate_curve.dedup();
     Summary {
         schema_version: crate::summary::SCHEMA_VERSION,
         run_id: facts.run_id.clone(),
