@@ -66,7 +66,10 @@ pub fn self_check(lag: &Percentiles, cpu_share: Option<f64>, limits: &GeneratorL
         }
     }
     if intended > 0 && (completed as f64) < intended as f64 * 0.98 && lag.count < intended * 98 / 100 {
-        reasons.push(format!("only {} of {intended} intended sends left during the run", lag.count));
+        reasons.push(format!(
+            "only {} of {intended} intended sends left (the run was stopped early, or the generator stalled)",
+            lag.count
+        ));
     }
     reasons
 }
@@ -173,12 +176,13 @@ pub fn build_summary(facts: &RunFacts<'_>, run: &RecordedRun) -> Summary {
     };
     let slo = slo_checks(&scenario.slo, &all, &facts.verification);
     let curve = facts.schedule.curve();
-    let rate_curve = curve
+    let mut rate_curve: Vec<[f64; 2]> = curve
         .points()
         .iter()
         .filter(|p| p.0 >= warmup.as_secs_f64())
         .map(|p| [p.0 - warmup.as_secs_f64(), p.1])
         .collect();
+    rate_curve.dedup();
     Summary {
         schema_version: crate::summary::SCHEMA_VERSION,
         run_id: facts.run_id.clone(),
@@ -191,6 +195,8 @@ pub fn build_summary(facts: &RunFacts<'_>, run: &RecordedRun) -> Summary {
             write_weight: scenario.mix.write,
             zipf_exponent: scenario.keys.zipf_exponent,
             preload: scenario.keys.preload,
+            time_compression: matches!(scenario.load, crate::shape::LoadShape::PeakUs { .. })
+                .then(|| (86_400.0 / seconds * 10.0).round() / 10.0),
             rate_curve,
         },
         profile: facts.profile.clone(),

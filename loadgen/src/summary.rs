@@ -65,6 +65,9 @@ pub struct ScenarioInfo {
     pub write_weight: u32,
     pub zipf_exponent: f64,
     pub preload: u32,
+    /// Simulated seconds per run second when the shape is a compressed day (`peak-us`:
+    /// 86,400 s over `duration_s`); `null` otherwise.
+    pub time_compression: Option<f64>,
     /// The rate curve of the measured part: `[seconds, requests per second]` points.
     pub rate_curve: Vec<[f64; 2]>,
 }
