@@ -7,6 +7,9 @@ pub mod stats;
 pub mod tiers;
 pub mod verdict;
 
+#[cfg(test)]
+mod cases_test;
+
 use crate::{
     profiler::{Recommendation, Timeline, Verdict},
     summary::Summary,

@@ -59,7 +59,7 @@ pub fn recommend(stage: &str, verdict: &Verdict, cache_hit_ratio: Option<f64>, a
         return stay("scale the load generator, not the service", "a generator that falls behind its schedule under-measures every tier", "a trustworthy measurement".into());
     }
     if b == "none" {
-        let gain = verdict.headroom.map_or("headroom unknown".into(), |h| format!("about {:.0}% headroom before the tightest tier saturates", h * 100.0));
+        let gain = verdict.headroom.map_or("headroom unknown".into(), |h| format!("room for about {:.1}x this load before the tightest tier saturates", 1.0 + h));
         return stay("no change needed at this load", "nothing saturated and the SLO held: scaling now would only add cost", gain);
     }
     let next = target_stage(current, b);

@@ -65,8 +65,8 @@ pub fn decide(run: &RunSeries, tiers: &[TierAnalysis], knee: Option<Knee>, facts
             let tightest = tiers.iter().filter(|t| t.figures.ceiling_rps.is_some()).max_by(|a, b| a.figures.utilization_p95.total_cmp(&b.figures.utilization_p95));
             let sentence = match (headroom, tightest) {
                 (Some(h), Some(t)) => format!(
-                    "No tier saturated and the SLO held; the tightest is {} at {:.0}% utilization (p95), about {:.0}% headroom at {:.0} req/s.",
-                    describe(&t.figures.tier), t.figures.utilization_p95 * 100.0, h * 100.0, facts.achieved_rate
+                    "No tier saturated and the SLO held; the tightest is {} at {:.0}% utilization (p95): room for about {:.1}x the {:.0} req/s of this run.",
+                    describe(&t.figures.tier), t.figures.utilization_p95 * 100.0, 1.0 + h, facts.achieved_rate
                 ),
                 _ => "No tier saturated and the SLO held.".into(),
             };
