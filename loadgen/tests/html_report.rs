@@ -391,6 +391,14 @@ fn headless_chromium_renders_the_report() {
     let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
     assert!(width >= 1000 && height >= 3000, "screenshot is {width}×{height}");
 
+    // For looking at it: HTML_REPORT_KEEP=<dir> keeps the page and the screenshot there.
+    if let Some(keep) = std::env::var_os("HTML_REPORT_KEEP") {
+        let keep = PathBuf::from(keep);
+        std::fs::create_dir_all(&keep).unwrap();
+        std::fs::copy(&page, keep.join("index.html")).unwrap();
+        std::fs::copy(&shot, keep.join("shot.png")).unwrap();
+    }
+
     let (code, dom, stderr) = run_chromium(&bin, &tmp.path().join("profile-dom"), &page, &["--dump-dom".to_string()]);
     assert_eq!(code, Some(0), "chromium --dump-dom failed:\n{stderr}");
     assert!(dom.contains(SENTENCE), "the rendered DOM lacks the verdict");

@@ -5,12 +5,14 @@ use super::{draw, palette, Plot, Series, Style};
 use crate::html::HtmlError;
 use crate::summary::{Percentiles, Summary};
 
+type Pick = fn(&Percentiles) -> u64;
+
 /// p50/p99/p99.9 of everything completed each second, milliseconds; seconds without a
 /// completed request are gaps.
 pub fn draw_latency(summary: &Summary) -> Result<String, HtmlError> {
     let mut plot = Plot::new("latency", "Latency per second (from intended send time)", "milliseconds (log)");
     plot.log_y = true;
-    let pick: [(&str, fn(&Percentiles) -> u64); 3] = [("p50", |p| p.p50), ("p99", |p| p.p99), ("p99.9", |p| p.p999)];
+    let pick: [(&str, Pick); 3] = [("p50", |p| p.p50), ("p99", |p| p.p99), ("p99.9", |p| p.p999)];
     for (i, (name, value)) in pick.into_iter().enumerate() {
         let points = summary
             .series

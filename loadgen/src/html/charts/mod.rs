@@ -186,6 +186,8 @@ where
         .y_desc(plot.y_desc.as_str())
         .label_style(("sans-serif", 14))
         .axis_desc_style(("sans-serif", 15))
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| axis_number(*y))
         .light_line_style(WHITE.mix(0.0))
         .bold_line_style(BLACK.mix(0.08))
         .draw()
@@ -197,7 +199,7 @@ where
                 Style::Line => chart.draw_series(LineSeries::new(run, color.stroke_width(2))),
                 Style::Dashed => chart.draw_series(DashedLineSeries::new(run, 8, 5, color.stroke_width(2))),
                 Style::Area => chart.draw_series(
-                    AreaSeries::new(run, y_lo, color.mix(0.55).filled()).border_style(color.stroke_width(1)),
+                    AreaSeries::new(run, y_lo, lighten(color).filled()).border_style(color.stroke_width(1)),
                 ),
             }
             .map_err(|e| err(&e))?;
@@ -233,9 +235,29 @@ where
 
 fn legend_mark<'b>(style: Style, color: RGBColor, x: i32, y: i32) -> DynElement<'static, SVGBackend<'b>, (i32, i32)> {
     match style {
-        Style::Area => Rectangle::new([(x, y - 5), (x + 20, y + 5)], color.mix(0.55).filled()).into_dyn(),
+        Style::Area => Rectangle::new([(x, y - 5), (x + 20, y + 5)], lighten(color).filled()).into_dyn(),
         Style::Line => PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)).into_dyn(),
         Style::Dashed => PathElement::new(vec![(x, y), (x + 7, y)], color.stroke_width(2)).into_dyn(),
+    }
+}
+
+/// `color` blended halfway to white, opaque: stacked areas drawn over each other keep their
+/// own colour (a translucent fill would mix with the layer under it).
+fn lighten(color: RGBColor) -> RGBColor {
+    let mix = |c: u8| ((c as u16 + 255) / 2) as u8;
+    RGBColor(mix(color.0), mix(color.1), mix(color.2))
+}
+
+/// Axis tick labels: no needless decimals.
+fn axis_number(y: f64) -> String {
+    let a = y.abs();
+    if a == 0.0 || a >= 10.0 || (y.fract() == 0.0 && a >= 1.0) {
+        format!("{y:.0}")
+    } else if a >= 1.0 {
+        format!("{y:.1}")
+    } else {
+        let text = format!("{y:.3}");
+        text.trim_end_matches('0').to_string()
     }
 }
 
@@ -319,6 +341,15 @@ mod tests {
         let mut plot = Plot::new("test", "single", "x");
         plot.series.push(line(vec![(5.0, Some(0.0))]));
         assert!(draw(&plot).unwrap().starts_with("<svg"));
+    }
+
+    #[test]
+    fn axis_numbers_are_short() {
+        assert_eq!(axis_number(200.0), "200");
+        assert_eq!(axis_number(2.5), "2.5");
+        assert_eq!(axis_number(1.0), "1");
+        assert_eq!(axis_number(0.25), "0.25");
+        assert_eq!(axis_number(0.0), "0");
     }
 
     #[test]
