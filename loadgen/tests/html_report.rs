@@ -239,6 +239,12 @@ fn report_without_profiler_data_says_so() {
     // The smoke run was on single-box: that stage is current, none is next.
     assert!(html.contains(r#"<div class="stage current" data-stage="start">"#));
     assert!(!html.contains("stage next"));
+
+    // Not even a per-second series: every chart says so, nothing fails.
+    let mut bare = s.clone();
+    bare.series.clear();
+    let html = render_report(&bare, &Timeline::default(), None, None, None, None).unwrap();
+    assert_eq!(html.matches(">no data<").count(), CHARTS);
 }
 
 #[test]

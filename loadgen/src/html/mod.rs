@@ -17,7 +17,7 @@ use crate::summary::Summary;
 
 pub mod charts;
 pub mod stages;
-pub mod view;
+mod view;
 
 /// The report's file name inside a run directory.
 pub const INDEX_FILE: &str = "index.html";
