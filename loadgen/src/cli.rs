@@ -33,6 +33,8 @@ pub enum Command {
         #[arg(long, default_value_os_t = default_dir("scenarios"))]
         scenarios_dir: PathBuf,
     },
+    /// Rebuild a run directory's index.html from its summary.json and timeline.json.
+    Report(ReportArgs),
 }
 
 /// Running a scenario (the default command).
@@ -89,6 +91,32 @@ pub struct MergeArgs {
     /// Directory to write the merged summary.json and latency.hlog into.
     #[arg(long, short = 'o')]
     pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Run directory (reports/<run-id>) holding summary.json and, optionally, timeline.json,
+    /// scenario.toml and profile.toml.
+    pub run_dir: PathBuf,
+}
+
+/// `loadgen report <run-dir>`: 0 when written, 2 when the run's files are missing or
+/// unreadable, 1 otherwise.
+pub fn report_command(args: &ReportArgs) -> crate::Exit {
+    use crate::html::HtmlError;
+    match crate::html::rebuild_report(&args.run_dir) {
+        Ok(path) => {
+            println!("report: {}", path.display());
+            crate::Exit::Ok
+        }
+        Err(e) => {
+            eprintln!("loadgen report: {e}");
+            match e {
+                HtmlError::Json { .. } | HtmlError::Io { action: "reading", .. } => crate::Exit::BadInput,
+                _ => crate::Exit::Failure,
+            }
+        }
+    }
 }
 
 /// `name` in the current directory if it exists there, else in the source checkout.

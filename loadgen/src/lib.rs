@@ -9,6 +9,7 @@ pub mod attack;
 pub mod cli;
 pub mod cpu;
 pub mod exit;
+pub mod html;
 pub mod keys;
 pub mod merge;
 pub mod pacer;

@@ -43,6 +43,7 @@ fn main() -> ExitCode {
                 Exit::BadInput
             }
         },
+        Some(Command::Report(args)) => loadgen::cli::report_command(&args),
         None => run_command(cli.run),
     };
     ExitCode::from(exit.code())
