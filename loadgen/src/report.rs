@@ -288,6 +288,6 @@ pub fn terminal_text(s: &Summary, dir: &Path) -> String {
             out += &format!("  next stage: {} → {} ({}): {}; expected: {}\n", r.current_stage, r.next_stage, r.next_profile.as_deref().unwrap_or("-"), r.action, r.expected_gain);
         }
     }
-    out += &format!("  report: {}\n", dir.display());
+    out += &format!("  report: {}\n", dir.join("index.html").display());
     out
 }

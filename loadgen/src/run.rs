@@ -155,12 +155,12 @@ async fn drive(
     let verifying = tokio::spawn(verifier.clone().run(client.clone(), base_url.clone(), stop.clone()));
     let progress = tokio::spawn(crate::progress::show(pacer.clone(), options.progress, stop.clone()));
 
-    let profile = match &options.target {
-        TargetChoice::Embedded { profile, profiles_dir } => {
-            service::config::Profile::load(&profiles_dir.join(format!("{profile}.toml"))).ok()
-        }
+    let profile_path = match &options.target {
+        TargetChoice::Embedded { profile, profiles_dir } => Some(profiles_dir.join(format!("{profile}.toml"))),
         TargetChoice::External { .. } => None,
     };
+    let profile_text = profile_path.as_ref().and_then(|p| std::fs::read_to_string(p).ok());
+    let profile = profile_path.as_ref().and_then(|p| service::config::Profile::load(p).ok());
     let bound = (scenario.warmup + scenario.duration).as_secs() + 30;
     let profiler = crate::profiler::session::ProfilerSession::start(
         client.clone(),
@@ -217,6 +217,22 @@ async fn drive(
     let timeline = profiler.finish(measured_start).await;
     crate::profiler::session::conclude(&mut summary, &timeline, &stage);
     crate::profiler::session::write_timeline(dir, &timeline).map_err(report_error)?;
+    std::fs::write(dir.join(crate::html::SCENARIO_FILE), &scenario.source_text).map_err(report_error)?;
+    if let Some(text) = &profile_text {
+        std::fs::write(dir.join(crate::html::PROFILE_FILE), text).map_err(report_error)?;
+    }
+    if let Err(e) = crate::html::write_report(
+        dir,
+        &summary,
+        &timeline,
+        summary.verdict.as_ref(),
+        summary.recommendation.as_ref(),
+        profile_text.as_deref(),
+        Some(&scenario.source_text),
+    ) {
+        // The data files are written; `loadgen report <dir>` can rebuild the page later.
+        tracing::warn!(error = %e, "the HTML report could not be written");
+    }
     report::write_summary(dir, &summary).map_err(report_error)?;
     let mut log = std::fs::File::create(dir.join(report::INTERVAL_LOG_FILE)).map_err(report_error)?;
     let system_start = std::time::SystemTime::from(started_at);

@@ -53,6 +53,9 @@ pub struct Scenario {
     pub verify: Verify,
     #[serde(default)]
     pub generator: GeneratorLimits,
+    /// The TOML the scenario was parsed from (saved with each run's report).
+    #[serde(skip)]
+    pub source_text: String,
 }
 
 fn default_seed() -> u64 {
@@ -218,10 +221,11 @@ impl Scenario {
 
     /// Parses scenario text; `path` is only used in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ScenarioError> {
-        let scenario: Scenario = toml::from_str(text).map_err(|e| ScenarioError::Parse {
+        let mut scenario: Scenario = toml::from_str(text).map_err(|e| ScenarioError::Parse {
             path: path.to_owned(),
             message: e.to_string().trim().replace('\n', " "),
         })?;
+        scenario.source_text = text.to_owned();
         scenario.validate().map_err(|(field, reason)| ScenarioError::Invalid {
             path: path.to_owned(),
             field: field.to_owned(),

@@ -60,7 +60,14 @@ fn set(tl: &mut Timeline, name: &str, from: usize, f: impl Fn(usize) -> f64) {
 }
 
 fn facts(run: &RunSeries, slo_passed: bool) -> RunFacts {
-    RunFacts { slo_passed, achieved_rate: run.achieved.iter().sum::<f64>() / run.len() as f64, ..RunFacts::default() }
+    RunFacts {
+        slo_passed,
+        achieved_rate: run.achieved.iter().sum::<f64>() / run.len() as f64,
+        users: 256,
+        baseline_latency_s: 0.002,
+        in_process_tiers: vec!["object_store".into()],
+        ..RunFacts::default()
+    }
 }
 
 fn verdict_of(run: &RunSeries, tl: &Timeline, slo_passed: bool) -> crate::profiler::Verdict {
@@ -112,9 +119,43 @@ fn generator_overload_names_no_service_tier() {
     let mut f = facts(&run, false);
     f.generator_overloaded = true;
     f.generator_reasons = vec!["schedule lag p99 80 ms > 20 ms".into()];
+    // Two users cannot carry ~700 req/s at 2 ms each with room to spare: the generator's
+    // concurrency is the limit.
+    f.users = 2;
     let v = decide(&run, &tiers, None, &f);
     assert_eq!(v.bottleneck, "generator");
     assert!(v.evidence.iter().any(|e| e.note.contains("schedule lag")));
+    // CPU-bound lag is the generator's whatever the users.
+    f.users = 4096;
+    f.generator_reasons.push("generator CPU at 97% of its threads".into());
+    assert_eq!(decide(&run, &tiers, None, &f).bottleneck, "generator");
+}
+
+#[test]
+fn lag_from_users_waiting_on_a_saturated_tier_names_that_tier() {
+    let run = ramp(300.0);
+    let mut tl = timeline(&run);
+    set(&mut tl, "service.tier_busy.db_primary", 20, |_| 3.95);
+    set(&mut tl, "service.pool_waiting.db_primary", 20, |_| 40.0);
+    let tiers = analyse_tiers(&run, &tl);
+    let mut f = facts(&run, false);
+    f.generator_overloaded = true;
+    f.generator_reasons = vec!["sends left late: schedule lag p99 900 ms".into()];
+    let v = decide(&run, &tiers, super::knee::find_knee(&run), &f);
+    assert_eq!(v.bottleneck, "db_primary", "{v:#?}");
+    assert!(v.evidence.iter().any(|e| e.tier == "generator" && e.note.contains("waiting on the target")));
+}
+
+#[test]
+fn cpu_starved_app_explains_in_process_waits() {
+    let run = ramp(300.0);
+    let mut tl = timeline(&run);
+    set(&mut tl, "host.cpu_cores.app", 20, |_| 1.95);
+    set(&mut tl, "service.pool_waiting.db_primary", 19, |_| 6.0);
+    let tiers = analyse_tiers(&run, &tl);
+    let mut f = facts(&run, false);
+    f.in_process_tiers = vec!["db_primary".into(), "object_store".into()];
+    assert_eq!(decide(&run, &tiers, super::knee::find_knee(&run), &f).bottleneck, "app");
 }
 
 #[test]

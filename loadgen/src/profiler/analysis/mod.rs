@@ -15,6 +15,20 @@ use crate::{
     summary::Summary,
 };
 
+/// Tiers with no box of their own: they run inside the app process (SQLite, local store,
+/// in-process cache and the job table on SQLite).
+fn in_process_tiers(timeline: &Timeline) -> Vec<String> {
+    let has = |tier: &str| timeline.boxes.iter().any(|b| b.tier == tier);
+    let mut out = vec!["object_store".to_owned()];
+    if !has("db") {
+        out.extend(["db_primary", "db_replica", "queue"].map(str::to_owned));
+    }
+    if !has("cache") {
+        out.push("cache".into());
+    }
+    out
+}
+
 /// Verdict and recommendation for a finished run on stage `stage` (`start`, `users-plus`, …).
 pub fn analyse(summary: &Summary, timeline: &Timeline, stage: &str) -> (Verdict, Recommendation) {
     let run = knee::RunSeries::from_summary(summary);
@@ -25,6 +39,17 @@ pub fn analyse(summary: &Summary, timeline: &Timeline, stage: &str) -> (Verdict,
         generator_reasons: summary.generator.reasons.clone(),
         slo_passed: summary.slo.passed,
         achieved_rate: summary.operations.all.achieved_rate,
+        users: summary.generator.users,
+        // The unloaded latency: the best per-second median of the run.
+        baseline_latency_s: summary
+            .series
+            .iter()
+            .map(|s| s.latency_us.p50)
+            .filter(|&p| p > 0)
+            .min()
+            .map_or(summary.operations.all.latency_us.p50 as f64, |p| p as f64)
+            / 1e6,
+        in_process_tiers: in_process_tiers(timeline),
     };
     let verdict = verdict::decide(&run, &tiers, knee, &facts);
     let hits: f64 = timeline.values("service.cache_hits").iter().sum();

@@ -53,6 +53,8 @@ struct Resource<'a> {
     unit: &'a str,
     busy: Vec<Option<f64>>,
     capacity: f64,
+    /// Capacity actually available each second when it is shared (else `capacity`).
+    available: Option<Vec<Option<f64>>>,
 }
 
 /// A saturation signal: a per-second series and the level that counts as saturated.
@@ -69,7 +71,20 @@ fn analyse(run: &RunSeries, r: Resource<'_>, signals: Vec<Signal>) -> Option<Tie
         return None;
     }
     let k = r.capacity.max(1e-9);
-    let util: Vec<Option<f64>> = r.busy.iter().map(|b| b.map(|b| b / k)).collect();
+    // Time spent waiting for the resource is counted in its callers' busy time; past the
+    // capacity that is queueing, not work, so busy is capped at the capacity (at saturation
+    // the demand law then gives X_max = the throughput achieved there).
+    let busy_capped: Vec<Option<f64>> = r.busy.iter().map(|b| b.map(|b| b.min(k))).collect();
+    let r = Resource { busy: busy_capped, ..r };
+    let util: Vec<Option<f64>> = r
+        .busy
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let cap = r.available.as_ref().and_then(|a| a[i]).unwrap_or(k).max(0.05);
+            b.map(|b| b / cap)
+        })
+        .collect();
     let u_p95 = percentile(&flat(&util), 0.95);
     let (busy_sum, done_sum) = r.busy.iter().zip(&run.achieved).fold((0.0, 0.0), |(b, d), (x, a)| match x {
         Some(x) => (b + x, d + a),
@@ -167,32 +182,44 @@ pub fn analyse_tiers(run: &RunSeries, tl: &Timeline) -> Vec<TierAnalysis> {
     for (tier, label) in [("generator", "generator"), ("app", "app")] {
         let Some(k) = quota(tl, tier) else { continue };
         let mut signals = Vec::new();
+        // An app box without its own quota shares the machine with the generator: what it can
+        // use each second is the machine's cores less the generator's.
+        let shares_machine = tl.boxes.iter().filter(|b| b.tier == "generator" || b.tier == "app").all(|b| (b.cpu_cores - k).abs() < 1e-9);
+        let available = (tier == "app" && shares_machine).then(|| {
+            aligned(tl, run, "host.cpu_cores.generator").iter().map(|g| Some(k - g.unwrap_or(0.0))).collect()
+        });
         if tier == "app" {
             signals.push(sig("service.shed", aligned(tl, run, "service.shed"), 1.0, "requests shed at the in-flight cap (503)"));
             let cores = tl.boxes.iter().map(|b| b.cpu_cores).fold(0.0, f64::max);
             signals.push(sig("host.load1", aligned(tl, run, "host.load1"), cores * 1.5, "run queue longer than the cores"));
         }
-        out.extend(analyse(run, Resource { tier: label, unit: "cores", busy: aligned(tl, run, &format!("host.cpu_cores.{tier}")), capacity: k }, signals));
+        out.extend(analyse(run, Resource { tier: label, unit: "cores", busy: aligned(tl, run, &format!("host.cpu_cores.{tier}")), capacity: k, available }, signals));
+    }
+    // The machine: boxes without a quota share its cores (the embedded target shares them
+    // with the generator), so it bounds the headroom even when no single box is busy.
+    if tl.boxes.iter().any(|b| b.tier == "app") {
+        let cores = tl.boxes.iter().map(|b| b.cpu_cores).fold(0.0, f64::max);
+        out.extend(analyse(run, Resource { tier: "machine", unit: "cores", busy: aligned(tl, run, "host.machine_cpu_cores"), capacity: cores, available: None }, Vec::new()));
     }
     // Database primary: its pools (calls in flight vs connections), or its box's CPU.
     let k = pools("db_primary");
     if k > 0.0 {
         let waiting = sum_prefix(tl, run, "service.pool_waiting.db_primary");
-        let mut signals = vec![sig("service.pool_waiting.db_primary", waiting, 1.0, "callers waiting for a database connection")];
+        let mut signals = vec![sig("service.pool_waiting.db_primary", waiting, 2.0, "callers waiting for a database connection")];
         signals.push(sig("postgres.lock_waiting_backends", aligned(tl, run, "postgres.lock_waiting_backends"), 1.0, "backends waiting on locks"));
         if let Some(db_k) = quota(tl, "db") {
             let cpu: Vec<Option<f64>> = aligned(tl, run, "host.cpu_cores.db").iter().map(|c| c.map(|c| c / db_k)).collect();
             signals.push(sig("host.cpu_cores.db / quota", cpu, BUSY, "database box CPU"));
         }
-        out.extend(analyse(run, Resource { tier: "db_primary", unit: "connections", busy: aligned(tl, run, "service.tier_busy.db_primary"), capacity: k }, signals));
+        out.extend(analyse(run, Resource { tier: "db_primary", unit: "connections", busy: aligned(tl, run, "service.tier_busy.db_primary"), capacity: k, available: None }, signals));
     }
     let k = pools("db_replica");
     if k > 0.0 {
         let signals = vec![
-            sig("service.pool_waiting.db_replica", sum_prefix(tl, run, "service.pool_waiting.db_replica"), 1.0, "callers waiting for a replica connection"),
+            sig("service.pool_waiting.db_replica", sum_prefix(tl, run, "service.pool_waiting.db_replica"), 2.0, "callers waiting for a replica connection"),
             sig("postgres.replication_lag_bytes", aligned(tl, run, "postgres.replication_lag_bytes"), 16.0 * 1024.0 * 1024.0, "replicas behind the primary"),
         ];
-        out.extend(analyse(run, Resource { tier: "db_replica", unit: "connections", busy: aligned(tl, run, "service.tier_busy.db_replica"), capacity: k }, signals));
+        out.extend(analyse(run, Resource { tier: "db_replica", unit: "connections", busy: aligned(tl, run, "service.tier_busy.db_replica"), capacity: k, available: None }, signals));
     }
     // Cache: Redis runs commands on one thread, so its CPU in cores is its utilization.
     if tl.series.contains_key("redis.cpu_cores") || tl.series.contains_key("service.tier_calls.cache") {
@@ -206,7 +233,7 @@ pub fn analyse_tiers(run: &RunSeries, tl: &Timeline) -> Vec<TierAnalysis> {
             (aligned(tl, run, "service.tier_busy.cache"), tl.boxes.iter().map(|b| b.cpu_cores).fold(1.0, f64::max), "calls in flight")
         };
         if tl.values("service.tier_calls.cache").iter().any(|c| *c > 0.0) || tl.series.contains_key("redis.cpu_cores") {
-            out.extend(analyse(run, Resource { tier: "cache", unit, busy, capacity: k }, signals));
+            out.extend(analyse(run, Resource { tier: "cache", unit, busy, capacity: k, available: None }, signals));
         }
     }
     // Object store: no pool to fill; judge its time per call (a slow store dominates latency).
@@ -217,7 +244,7 @@ pub fn analyse_tiers(run: &RunSeries, tl: &Timeline) -> Vec<TierAnalysis> {
         _ => None,
     }).collect();
     let in_flight_cap = 1.0_f64.max(percentile(&flat(&sum_prefix(tl, run, "service.pool_max.")), 0.5));
-    out.extend(analyse(run, Resource { tier: "object_store", unit: "calls in flight", busy, capacity: in_flight_cap },
+    out.extend(analyse(run, Resource { tier: "object_store", unit: "calls in flight", busy, capacity: in_flight_cap, available: None },
         vec![sig("object_store ms per call", per_call_ms, 20.0, "object-store calls slower than 20 ms")]));
     // Queue and workers: a backlog that keeps growing means the workers cannot keep up.
     let depth = aligned(tl, run, "service.queue_depth");
@@ -226,7 +253,7 @@ pub fn analyse_tiers(run: &RunSeries, tl: &Timeline) -> Vec<TierAnalysis> {
             sig("service.queue_depth growth /s", growth(&depth), 1.0, "backlog growing: workers cannot keep up"),
             sig("service.queue_oldest_age_s", aligned(tl, run, "service.queue_oldest_age_s"), 5.0, "oldest job waiting (worker lag)"),
         ];
-        out.extend(analyse(run, Resource { tier: "queue", unit: "jobs/s", busy: vec![None; run.len()], capacity: 1.0 }, signals));
+        out.extend(analyse(run, Resource { tier: "queue", unit: "jobs/s", busy: vec![None; run.len()], capacity: 1.0, available: None }, signals));
     }
     out
 }

@@ -13,6 +13,13 @@ pub struct RunFacts {
     pub generator_reasons: Vec<String>,
     pub slo_passed: bool,
     pub achieved_rate: f64,
+    /// Generator users (requests it can have in flight).
+    pub users: usize,
+    /// Median latency early in the run, before any queueing, in seconds.
+    pub baseline_latency_s: f64,
+    /// Tiers that run inside the app process (no box of their own): their waits are
+    /// symptoms when the app's CPU is saturated.
+    pub in_process_tiers: Vec<String>,
 }
 
 fn describe(tier: &str) -> &'static str {
@@ -24,6 +31,7 @@ fn describe(tier: &str) -> &'static str {
         "object_store" => "the object store",
         "queue" => "the job queue's workers",
         "generator" => "the load generator itself",
+        "machine" => "the machine's CPU (shared by the generator and the service)",
         _ => "an unnamed tier",
     }
 }
@@ -31,7 +39,18 @@ fn describe(tier: &str) -> &'static str {
 pub fn decide(run: &RunSeries, tiers: &[TierAnalysis], knee: Option<Knee>, facts: &RunFacts) -> Verdict {
     let all_figures = tiers.iter().map(|t| t.figures.clone()).collect::<Vec<_>>();
     let generator = tiers.iter().find(|t| t.figures.tier == "generator");
-    if facts.generator_overloaded || generator.is_some_and(|g| g.figures.utilization_p95 >= 0.95) {
+    // Lag alone, with the generator's CPU to spare and a service tier saturated, means every
+    // user was waiting on that tier: the target is the limit (latency is still charged from
+    // the intended send times). CPU-bound lag is the generator's own.
+    let cpu_bound = facts.generator_reasons.iter().any(|r| r.contains("generator CPU at"))
+        || generator.is_some_and(|g| g.figures.utilization_p95 >= 0.95);
+    let service_saturated = tiers.iter().any(|t| t.saturated && !matches!(t.figures.tier.as_str(), "generator" | "machine"));
+    // ...but only when the generator had users to spare by Little's law at the unloaded
+    // latency; otherwise too few users (the generator's concurrency) were the limit.
+    let peak_offered = run.offered.iter().copied().fold(0.0, f64::max);
+    let users_ample = facts.users as f64 >= 4.0 * peak_offered * facts.baseline_latency_s;
+    let waiting_on_target = facts.generator_overloaded && !cpu_bound && service_saturated && users_ample;
+    if (facts.generator_overloaded || cpu_bound) && !waiting_on_target {
         let mut evidence: Vec<Evidence> = generator.map(|g| g.evidence.clone()).unwrap_or_default();
         for reason in &facts.generator_reasons {
             evidence.push(Evidence {
@@ -53,7 +72,14 @@ pub fn decide(run: &RunSeries, tiers: &[TierAnalysis], knee: Option<Knee>, facts
             headroom: None,
         };
     }
-    let candidates: Vec<&TierAnalysis> = tiers.iter().filter(|t| t.saturated && t.figures.tier != "generator").collect();
+    // The shared machine is not a tier one can scale on its own: it bounds headroom only.
+    let mut candidates: Vec<&TierAnalysis> =
+        tiers.iter().filter(|t| t.saturated && t.figures.tier != "generator" && t.figures.tier != "machine").collect();
+    // A CPU-starved app process slows everything inside it: in-process tiers' waits are then
+    // symptoms of the CPU, not bottlenecks of their own.
+    if tiers.iter().any(|t| t.figures.tier == "app" && t.figures.utilization_p95 >= 0.9) {
+        candidates.retain(|t| !facts.in_process_tiers.contains(&t.figures.tier));
+    }
     if candidates.is_empty() {
         let headroom = tiers
             .iter()
@@ -73,7 +99,7 @@ pub fn decide(run: &RunSeries, tiers: &[TierAnalysis], knee: Option<Knee>, facts
             return Verdict { bottleneck: "none".into(), confidence: "high".into(), sentence, knee, tiers: all_figures, evidence: Vec::new(), headroom };
         }
         // The SLO failed without a saturated tier: name the tier with the largest demand.
-        let top = tiers.iter().filter(|t| t.figures.tier != "generator").max_by(|a, b| a.figures.demand_s.total_cmp(&b.figures.demand_s));
+        let top = tiers.iter().filter(|t| t.figures.tier != "generator" && t.figures.tier != "machine").max_by(|a, b| a.figures.demand_s.total_cmp(&b.figures.demand_s));
         let tier = top.map_or("none".to_owned(), |t| t.figures.tier.clone());
         return Verdict {
             bottleneck: tier.clone(),
@@ -95,6 +121,17 @@ pub fn decide(run: &RunSeries, tiers: &[TierAnalysis], knee: Option<Knee>, facts
     };
     let chosen = candidates.iter().min_by_key(key).expect("non-empty");
     let f = &chosen.figures;
+    let mut evidence = chosen.evidence.clone();
+    if waiting_on_target {
+        evidence.push(Evidence {
+            tier: "generator".into(),
+            metric: "schedule lag".into(),
+            value: 1.0,
+            threshold: 1.0,
+            window: [knee.as_ref().map_or(0, |k| k.t), run.t.last().copied().unwrap_or(0)],
+            note: "sends left late because every generator user was waiting on the target, with generator CPU to spare; latency is charged from the intended send times".into(),
+        });
+    }
     let signals = chosen.evidence.len();
     let confidence = match (signals, knee.is_some()) {
         (n, true) if n >= 2 => "high",
@@ -104,19 +141,19 @@ pub fn decide(run: &RunSeries, tiers: &[TierAnalysis], knee: Option<Knee>, facts
     };
     let at = chosen.onset.map(|t| format!(" from t = {t} s")).unwrap_or_default();
     let ceiling = f.ceiling_rps.map(|c| format!("; its ceiling is about {c:.0} req/s")).unwrap_or_default();
-    let sentence = format!(
-        "Bottleneck: {} (utilization p95 {:.0}%{}{at}){ceiling}.",
-        describe(&f.tier),
-        f.utilization_p95 * 100.0,
-        if f.saturation.is_empty() { String::new() } else { format!(", {}", f.saturation.join(", ")) },
-    );
+    let mut figures = Vec::new();
+    if f.utilization_p95 > 0.0 {
+        figures.push(format!("utilization p95 {:.0}%", f.utilization_p95 * 100.0));
+    }
+    figures.extend(f.saturation.iter().cloned());
+    let sentence = format!("Bottleneck: {} ({}{at}){ceiling}.", describe(&f.tier), figures.join(", "));
     Verdict {
         bottleneck: f.tier.clone(),
         confidence: confidence.into(),
         sentence,
         knee,
         tiers: all_figures,
-        evidence: chosen.evidence.clone(),
+        evidence,
         headroom: None,
     }
 }
