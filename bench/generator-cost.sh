@@ -18,7 +18,7 @@ payload=$(head -c 1024 /dev/zero | tr '\0' 'p')
 seq 1 2000 | xargs -P 8 -I{} curl -sf -o /dev/null -XPOST "$url/api/v1/content" \
     -H 'content-type: application/json' -d "{\"user_id\":\"u{}\",\"payload\":\"$payload\"}"
 
-cpu_of() { awk '{print ($1 + $2)}' "$1"; }  # user + sys seconds from /usr/bin/time -f "%U %S"
+cpu_of() { tail -1 "$1" | awk '{print ($1 + $2)}'; }  # user + sys seconds from /usr/bin/time -f "%U %S"
 
 /usr/bin/time -f "%U %S" -o "$work/wrk.time" wrk -t1 -c32 -d"${secs}s" -s bench/zipf-get.lua "$url/" >"$work/wrk.txt"
 wrk_reqs=$(awk '/requests in/ {print $1}' "$work/wrk.txt")

@@ -56,17 +56,20 @@ fn failed(status: Option<u16>, kind: String) -> Reply {
     Reply { status, error: Some(kind), body: ReplyBody::None }
 }
 
+/// Sends `request` and reads the whole body; a transport failure is already a `Reply`.
+async fn exchange(request: reqwest::RequestBuilder) -> Result<(u16, bytes::Bytes), Reply> {
+    let response = request.send().await.map_err(|e| failed(None, transport_error(&e)))?;
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.map_err(|e| failed(Some(status), transport_error(&e)))?;
+    Ok((status, bytes))
+}
+
 /// `POST /api/v1/content`; success is `202` with a `content_id`.
 pub async fn write(client: &reqwest::Client, base_url: &str, body: &WriteBody) -> Reply {
     let json = serde_json::json!({ "user_id": body.user_id, "payload": body.payload });
-    let response = match client.post(format!("{base_url}/api/v1/content")).json(&json).send().await {
-        Ok(r) => r,
-        Err(e) => return failed(None, transport_error(&e)),
-    };
-    let status = response.status().as_u16();
-    let bytes = match response.bytes().await {
-        Ok(b) => b,
-        Err(e) => return failed(Some(status), transport_error(&e)),
+    let (status, bytes) = match exchange(client.post(format!("{base_url}/api/v1/content")).json(&json)).await {
+        Ok(answer) => answer,
+        Err(reply) => return reply,
     };
     if status != 202 && status != 201 && status != 200 {
         return failed(Some(status), format!("http_{status}"));
@@ -79,14 +82,9 @@ pub async fn write(client: &reqwest::Client, base_url: &str, body: &WriteBody) -
 
 /// `GET /api/v1/content/{id}`; success is `200`. With `parse`, the body is decoded.
 pub async fn read(client: &reqwest::Client, base_url: &str, id: &str, parse: bool) -> Reply {
-    let response = match client.get(format!("{base_url}/api/v1/content/{id}")).send().await {
-        Ok(r) => r,
-        Err(e) => return failed(None, transport_error(&e)),
-    };
-    let status = response.status().as_u16();
-    let bytes = match response.bytes().await {
-        Ok(b) => b,
-        Err(e) => return failed(Some(status), transport_error(&e)),
+    let (status, bytes) = match exchange(client.get(format!("{base_url}/api/v1/content/{id}"))).await {
+        Ok(answer) => answer,
+        Err(reply) => return reply,
     };
     if status != 200 {
         return failed(Some(status), format!("http_{status}"));

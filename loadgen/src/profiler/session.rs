@@ -22,8 +22,7 @@ use super::{
 use crate::summary::Summary;
 use service::config::{CacheConfig, DatabaseConfig, Profile, QueueKind};
 
-/// File the aligned timeline is written to, next to `summary.json`.
-pub const TIMELINE_FILE: &str = "timeline.json";
+pub use crate::html::TIMELINE_FILE;
 
 pub struct ProfilerSession {
     task: JoinHandle<Vec<Sample>>,
