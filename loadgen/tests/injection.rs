@@ -124,3 +124,4 @@ async fn a_starved_database_is_named() {
     let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&admin).await;
     assert_eq!(got, "db_primary", "{:#?}", s.verdict);
 }
+

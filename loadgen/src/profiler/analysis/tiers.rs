@@ -228,7 +228,8 @@ pub fn analyse_tiers(run: &RunSeries, tl: &Timeline) -> Vec<TierAnalysis> {
             sig("service.tier_errors.cache", aligned(tl, run, "service.tier_errors.cache"), 1.0, "cache calls failing or timing out"),
         ];
         let (busy, k, unit) = if tl.series.contains_key("redis.cpu_cores") {
-            (aligned(tl, run, "redis.cpu_cores"), 1.0, "cores")
+            // One command thread: capacity is one core, or the cache box's quota if smaller.
+            (aligned(tl, run, "redis.cpu_cores"), quota(tl, "cache").unwrap_or(1.0).min(1.0), "cores")
         } else {
             (aligned(tl, run, "service.tier_busy.cache"), tl.boxes.iter().map(|b| b.cpu_cores).fold(1.0, f64::max), "calls in flight")
         };

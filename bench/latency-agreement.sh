@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Benchmark (issue 3): loadgen's p50/p99 vs an independent constant-rate measurement with
+# coordinated-omission correction (oha -q RATE --latency-correction), same target, same run,
+# interleaved pairs, at a rate both hold.
+#   usage: bench/latency-agreement.sh [rate=1000] [seconds=20] [pairs=2]
+# Needs oha: cargo install oha --locked
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rate=${1:-1000}; secs=${2:-20}; pairs=${3:-2}
+command -v oha >/dev/null || { echo "oha is required: cargo install oha --locked" >&2; exit 2; }
+cargo build -q --release -p service -p loadgen
+work=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+target/release/service --profile profiles/single-box.toml --listen 127.0.0.1:0 --data-dir "$work/data" >"$work/svc.out" 2>/dev/null &
+for _ in $(seq 100); do grep -q listening "$work/svc.out" 2>/dev/null && break; sleep 0.1; done
+url=$(grep -o 'http://[0-9.:]*' "$work/svc.out")
+payload=$(head -c 1024 /dev/zero | tr '\0' 'p')
+curl -sf -o /dev/null -XPOST "$url/api/v1/content" -H 'content-type: application/json' -d "{\"user_id\":\"u\",\"payload\":\"$payload\"}"
+
+for p in $(seq "$pairs"); do
+    oha --no-tui -q "$rate" --latency-correction -z "${secs}s" -c 64 --output-format json "$url/api/v1/content/1" >"$work/oha.json"
+    python3 - "$work/oha.json" "$p" <<'PY'
+import json, sys
+o = json.load(open(sys.argv[1]))
+pct = o["latencyPercentiles"]
+print(f"pair {sys.argv[2]} oha:     rps {o['summary']['requestsPerSec']:.0f}  p50 {pct['p50'] * 1000:.3f} ms  p99 {pct['p99'] * 1000:.3f} ms")
+PY
+    target/release/loadgen --scenario bench/reads-only.toml --target "$url" --rate "$rate" --duration "${secs}s" \
+        --no-progress --reports-dir "$work/reports" --run-id "pair$p" >/dev/null 2>&1 || true
+    python3 - "$work/reports/pair$p/summary.json" "$p" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1])); a = s["operations"]["all"]
+print(f"pair {sys.argv[2]} loadgen: rps {a['achieved_rate']:.0f}  p50 {a['latency_us']['p50'] / 1000:.3f} ms  p99 {a['latency_us']['p99'] / 1000:.3f} ms  trustworthy {s['trustworthy']}")
+PY
+done
