@@ -9,7 +9,9 @@ use crate::exit::EXIT_CODES_HELP;
 
 /// scaleloop's load generator: open-model arrival rates on Goose, latency from the
 /// intended send time (coordinated-omission corrected) into HdrHistogram, a self-check
-/// that says when the generator itself was the limit, and a report in reports/<run-id>/.
+/// that says when the generator itself was the limit, a profiler whose verdict names the
+/// saturated tier and the next scaling stage, and a report in reports/<run-id>/
+/// (summary.json, timeline.json, latency.hlog, index.html).
 ///
 /// Without --target it starts the reference service itself (profile single-box, in a
 /// temporary data directory), preloads it, runs the scenario and stops it.
