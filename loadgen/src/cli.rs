@@ -71,6 +71,9 @@ pub struct RunArgs {
     /// Goose users to start (default: sized from the peak rate by Little's law).
     #[arg(long)]
     pub users: Option<usize>,
+    /// Do not profile (no collectors, no verdict): for measuring the profiler's overhead.
+    #[arg(long)]
+    pub no_profile: bool,
     /// Where run directories are written.
     #[arg(long, default_value = "reports")]
     pub reports_dir: PathBuf,

@@ -77,6 +77,7 @@ fn run_command(args: RunArgs) -> Exit {
         goose_report: args.goose_report,
         progress: !args.no_progress && std::io::stderr().is_terminal(),
         users: args.users,
+        profile: !args.no_profile,
     };
     match run_blocking(options) {
         Ok(report) => {

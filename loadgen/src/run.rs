@@ -35,6 +35,9 @@ pub struct RunOptions {
     pub progress: bool,
     /// Overrides the number of Goose users sized from the scenario.
     pub users: Option<usize>,
+    /// Sample host, service and server metrics and draw a verdict (off only to measure the
+    /// profiler's own overhead).
+    pub profile: bool,
 }
 
 /// A finished run.
@@ -162,13 +165,9 @@ async fn drive(
     let profile_text = profile_path.as_ref().and_then(|p| std::fs::read_to_string(p).ok());
     let profile = profile_path.as_ref().and_then(|p| service::config::Profile::load(p).ok());
     let bound = (scenario.warmup + scenario.duration).as_secs() + 30;
-    let profiler = crate::profiler::session::ProfilerSession::start(
-        client.clone(),
-        &base_url,
-        target.kind == "embedded",
-        profile.as_ref(),
-        bound,
-    );
+    let profiler = options.profile.then(|| {
+        crate::profiler::session::ProfilerSession::start(client.clone(), &base_url, target.kind == "embedded", profile.as_ref(), bound)
+    });
 
     let goose_report = options.goose_report.then(|| dir.join(report::GOOSE_REPORT_FILE));
     let settings = AttackSettings { users, goose_report: goose_report.clone() };
@@ -213,9 +212,15 @@ async fn drive(
     };
     let mut summary = report::build_summary(&facts, &recorded);
     let report_error = |source| RunError::Report { path: dir.to_owned(), source };
-    let stage = profiler.stage.clone();
-    let timeline = profiler.finish(measured_start).await;
-    crate::profiler::session::conclude(&mut summary, &timeline, &stage);
+    let timeline = match profiler {
+        Some(profiler) => {
+            let stage = profiler.stage.clone();
+            let timeline = profiler.finish(measured_start).await;
+            crate::profiler::session::conclude(&mut summary, &timeline, &stage);
+            timeline
+        }
+        None => crate::profiler::Timeline::default(),
+    };
     crate::profiler::session::write_timeline(dir, &timeline).map_err(report_error)?;
     std::fs::write(dir.join(crate::html::SCENARIO_FILE), &scenario.source_text).map_err(report_error)?;
     if let Some(text) = &profile_text {

@@ -19,6 +19,7 @@ async fn smoke_against_the_embedded_service() {
         goose_report: false,
         progress: false,
         users: None,
+        profile: true,
     };
     let report = loadgen::run(options).await.unwrap_or_else(|e| panic!("{e}"));
     let s = &report.summary;

@@ -23,6 +23,7 @@ fn options(scenario: Scenario, url: &str, reports: &std::path::Path, users: Opti
         goose_report: false,
         progress: false,
         users,
+        profile: true,
     }
 }
 

@@ -37,6 +37,7 @@ async fn verdict_for(scenario: Scenario, profile_name: &str, profiles: &Path, us
         goose_report: false,
         progress: false,
         users,
+        profile: true,
     };
     loadgen::run(options).await.unwrap_or_else(|e| panic!("{e}")).summary
 }
