@@ -8,15 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}; rates=${2:-"1000 10000 30000"}
 command -v wrk >/dev/null || { echo "wrk is required: apt-get install -y wrk" >&2; exit 2; }
-cargo build -q --release -p service -p loadgen
-work=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
-target/release/service --profile profiles/single-box.toml --listen 127.0.0.1:0 --data-dir "$work/data" >"$work/svc.out" 2>/dev/null &
-for _ in $(seq 100); do grep -q listening "$work/svc.out" 2>/dev/null && break; sleep 0.1; done
-url=$(grep -o 'http://[0-9.:]*' "$work/svc.out")
+. bench/common.sh
+bench_setup
+start_service profiles/single-box.toml
 # Corpus for wrk's ids 1..2000 (loadgen preloads its own on top).
-payload=$(head -c 1024 /dev/zero | tr '\0' 'p')
-seq 1 2000 | xargs -P 8 -I{} curl -sf -o /dev/null -XPOST "$url/api/v1/content" \
-    -H 'content-type: application/json' -d "{\"user_id\":\"u{}\",\"payload\":\"$payload\"}"
+preload 2000
 
 cpu_of() { tail -1 "$1" | awk '{print ($1 + $2)}'; }  # user + sys seconds from /usr/bin/time -f "%U %S"
 

@@ -8,13 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rate=${1:-1000}; secs=${2:-20}; pairs=${3:-2}
 command -v oha >/dev/null || { echo "oha is required: cargo install oha --locked" >&2; exit 2; }
-cargo build -q --release -p service -p loadgen
-work=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
-target/release/service --profile profiles/single-box.toml --listen 127.0.0.1:0 --data-dir "$work/data" >"$work/svc.out" 2>/dev/null &
-for _ in $(seq 100); do grep -q listening "$work/svc.out" 2>/dev/null && break; sleep 0.1; done
-url=$(grep -o 'http://[0-9.:]*' "$work/svc.out")
-payload=$(head -c 1024 /dev/zero | tr '\0' 'p')
-curl -sf -o /dev/null -XPOST "$url/api/v1/content" -H 'content-type: application/json' -d "{\"user_id\":\"u\",\"payload\":\"$payload\"}"
+. bench/common.sh
+bench_setup
+start_service profiles/single-box.toml
+preload 1
 
 for p in $(seq "$pairs"); do
     oha --no-tui -q "$rate" --latency-correction -z "${secs}s" -c 64 --output-format json "$url/api/v1/content/1" >"$work/oha.json"

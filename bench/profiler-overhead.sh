@@ -8,12 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rate=${1:-3000}; secs=${2:-15}; pairs=${3:-3}
-cargo build -q --release -p service -p loadgen
-work=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
-target/release/service --profile profiles/single-box.toml --listen 127.0.0.1:0 --data-dir "$work/data" >"$work/svc.out" 2>/dev/null &
-svc=$!
-for _ in $(seq 100); do grep -q listening "$work/svc.out" 2>/dev/null && break; sleep 0.1; done
-url=$(grep -o 'http://[0-9.:]*' "$work/svc.out")
+. bench/common.sh
+bench_setup
+start_service profiles/single-box.toml
 svc_ticks() { awk '{print $14 + $15}' "/proc/$svc/stat"; }
 
 run() {  # $1 = label, $2.. = extra flags

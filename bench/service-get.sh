@@ -8,19 +8,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 pairs=${1:-3}; secs=${2:-8}; items=${3:-2000}
 command -v wrk >/dev/null || { echo "wrk is required: apt-get install -y wrk" >&2; exit 2; }
-cargo build -q --release -p service
-bin=target/release/service
-work=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+. bench/common.sh
+bench_setup
 
 run_profile() {  # $1 = label, $2 = profile file
-  local label=$1 profile=$2 out="$work/$1.out"
-  "$bin" --profile "$profile" --listen 127.0.0.1:0 --data-dir "$work/$label" >"$out" 2>"$work/$label.err" &
-  local pid=$!
-  for _ in $(seq 100); do grep -q listening "$out" 2>/dev/null && break; sleep 0.1; done
-  local url; url=$(grep -o 'http://[0-9.:]*' "$out")
-  payload=$(head -c 1024 /dev/zero | tr '\0' 'p')
-  seq 1 "$items" | xargs -P 8 -I{} curl -sf -o /dev/null -XPOST "$url/api/v1/content" \
-      -H 'content-type: application/json' -d "{\"user_id\":\"u{}\",\"payload\":\"$payload\"}"
+  local label=$1 profile=$2
+  start_service "$profile" "$label"
+  preload "$items"
   until curl -s "$url/metrics" | grep -q '^scaleloop_queue_depth 0$'; do sleep 0.2; done
   local ratios=()
   for p in $(seq "$pairs"); do
@@ -34,7 +28,7 @@ run_profile() {  # $1 = label, $2 = profile file
   done
   echo "$label median ratio: $(printf '%s\n' "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')"
   echo "$label hits/misses: $(curl -s "$url/metrics" | awk '/^scaleloop_cache_(hits|misses)_total/ {printf "%s=%s ", $1, $2}')"
-  kill "$pid"; wait "$pid" 2>/dev/null || true
+  kill "$svc"; wait "$svc" 2>/dev/null || true
 }
 
 run_profile single-box profiles/single-box.toml
