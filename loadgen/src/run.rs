@@ -165,9 +165,11 @@ async fn drive(
     let profile_text = profile_path.as_ref().and_then(|p| std::fs::read_to_string(p).ok());
     let profile = profile_path.as_ref().and_then(|p| service::config::Profile::load(p).ok());
     let bound = (scenario.warmup + scenario.duration).as_secs() + 30;
-    let profiler = options.profile.then(|| {
-        crate::profiler::session::ProfilerSession::start(client.clone(), &base_url, target.kind == "embedded", profile.as_ref(), bound)
-    });
+    let profiler = if options.profile {
+        Some(crate::profiler::session::ProfilerSession::start(client.clone(), &base_url, target.kind == "embedded", profile.as_ref(), bound).await)
+    } else {
+        None
+    };
 
     let goose_report = options.goose_report.then(|| dir.join(report::GOOSE_REPORT_FILE));
     let settings = AttackSettings { users, goose_report: goose_report.clone() };

@@ -126,3 +126,19 @@ async fn a_starved_database_is_named() {
     assert_eq!(got, "db_primary", "{:#?}", s.verdict);
 }
 
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saturated_cache_is_named() {
+    // Redis with 1% of a core: a few hundred GETs a second fill it, long before the app or the
+    // SQLite database behind it would be busy.
+    let Some(redis) = common::confined::ConfinedRedis::start(0.01) else { return };
+    let _serial = common::SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    profile(
+        dir.path(),
+        "cache-starved",
+        &format!("[service.cache]\nkind = \"redis\"\nurl = \"{}\"\ntimeout = \"2s\"", redis.url),
+    );
+    let s = verdict_for(ramp("cache-starved", 100, 1500, 100, 1), "cache-starved", dir.path(), None).await;
+    assert_eq!(bottleneck(&s), "cache", "{:#?}", s.verdict);
+}

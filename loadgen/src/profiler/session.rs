@@ -12,6 +12,7 @@ use super::{
         host::{BoxSpec, HostCollector, Members},
         postgres::PostgresCollector,
         redis::RedisCollector,
+        server_process,
         service::ServiceCollector,
         Collector,
     },
@@ -35,7 +36,7 @@ pub struct ProfilerSession {
 impl ProfilerSession {
     /// Starts sampling. `embedded`: the service runs in this process (its threads are the app
     /// box); `profile`: the deployment's profile when known, for its servers and stage.
-    pub fn start(client: reqwest::Client, base_url: &str, embedded: bool, profile: Option<&Profile>, max_seconds: u64) -> Self {
+    pub async fn start(client: reqwest::Client, base_url: &str, embedded: bool, profile: Option<&Profile>, max_seconds: u64) -> Self {
         let mut boxes = vec![BoxSpec { tier: "generator".into(), members: Members::GeneratorThreads, cpu_quota: None }];
         if embedded {
             boxes.push(BoxSpec { tier: "app".into(), members: Members::EmbeddedServiceThreads, cpu_quota: None });
@@ -45,7 +46,9 @@ impl ProfilerSession {
             let quota = |tier: &str| p.boxes.iter().find(|b| b.tier == tier).and_then(|b| b.cpus);
             if let DatabaseConfig::Postgres(pg) = &p.service.database {
                 collectors.push(Box::new(PostgresCollector::new(pg.primary_url.clone())));
-                boxes.push(BoxSpec { tier: "db".into(), members: Members::ProcessNames(vec!["postgres".into()]), cpu_quota: quota("db") });
+                if let Some(pid) = server_process::postgres_pid(&pg.primary_url).await {
+                    boxes.push(BoxSpec::process_tree("db", pid, quota("db")));
+                }
             }
             let redis_url = match (&p.service.cache, p.service.queue.kind) {
                 (CacheConfig::Redis(r), _) => Some(r.url.clone()),
@@ -53,8 +56,10 @@ impl ProfilerSession {
                 _ => None,
             };
             if let Some(url) = redis_url {
+                if let Some(pid) = server_process::redis_pid(&url).await {
+                    boxes.push(BoxSpec::process_tree("cache", pid, quota("cache")));
+                }
                 collectors.push(Box::new(RedisCollector::new(url)));
-                boxes.push(BoxSpec { tier: "cache".into(), members: Members::ProcessNames(vec!["redis-server".into()]), cpu_quota: quota("cache") });
             }
         }
         let host = HostCollector::new(boxes);

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod confined;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

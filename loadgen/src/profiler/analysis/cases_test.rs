@@ -169,6 +169,22 @@ fn queue_backing_up() {
 }
 
 #[test]
+fn cache_at_its_cpu_quota_on_a_busy_machine() {
+    // Redis confined to 1% of a core, using all of it; the machine's run queue is long with
+    // other work. The cache is named, not the lightly used app.
+    let run = ramp(10_000.0);
+    let mut tl = timeline(&run);
+    tl.boxes.push(BoxInfo { tier: "cache".into(), cpu_cores: 0.01, members: vec![] });
+    set(&mut tl, "redis.cpu_cores", 0, |_| 0.0099);
+    set(&mut tl, "service.tier_calls.cache", 0, |i| 100.0 + 10.0 * i as f64);
+    set(&mut tl, "host.load1", 0, |_| 4.0);
+    let v = verdict_of(&run, &tl, false);
+    assert_eq!(v.bottleneck, "cache", "{v:#?}");
+    let cache = v.tiers.iter().find(|t| t.tier == "cache").unwrap();
+    assert!(cache.utilization_p95 > 0.95, "{cache:?}");
+}
+
+#[test]
 fn slow_object_store() {
     let run = ramp(10_000.0);
     let mut tl = timeline(&run);

@@ -81,7 +81,9 @@ fn analyse(run: &RunSeries, r: Resource<'_>, signals: Vec<Signal>) -> Option<Tie
         .iter()
         .enumerate()
         .map(|(i, b)| {
-            let cap = r.available.as_ref().and_then(|a| a[i]).unwrap_or(k).max(0.05);
+            // A shared capacity (cores the generator leaves) is floored so a busy generator
+            // does not divide by ~0; a box's own capacity (a quota) is taken as it is.
+            let cap = r.available.as_ref().and_then(|a| a[i]).map_or(k, |a| a.max(0.05));
             b.map(|b| b / cap)
         })
         .collect();
@@ -168,6 +170,16 @@ fn growth(values: &[Option<f64>]) -> Vec<Option<f64>> {
     values.iter().map(|v| v.map(|_| s)).collect()
 }
 
+/// Milliseconds per call of a tier each second, from the service's busy time and call count.
+fn per_call_ms(tl: &Timeline, run: &RunSeries, tier: &str) -> Vec<Option<f64>> {
+    let calls = aligned(tl, run, &format!("service.tier_calls.{tier}"));
+    let busy = aligned(tl, run, &format!("service.tier_busy.{tier}"));
+    busy.iter().zip(&calls).map(|(b, c)| match (b, c) {
+        (Some(b), Some(c)) if *c > 0.0 => Some(b / c * 1000.0),
+        _ => None,
+    }).collect()
+}
+
 /// Every tier the timeline has figures for.
 pub fn analyse_tiers(run: &RunSeries, tl: &Timeline) -> Vec<TierAnalysis> {
     let mut out = Vec::new();
@@ -183,15 +195,16 @@ pub fn analyse_tiers(run: &RunSeries, tl: &Timeline) -> Vec<TierAnalysis> {
         let Some(k) = quota(tl, tier) else { continue };
         let mut signals = Vec::new();
         // An app box without its own quota shares the machine with the generator: what it can
-        // use each second is the machine's cores less the generator's.
+        // use each second is the machine's cores less the generator's. (Other processes on a
+        // shared machine are not subtracted: under CFS a light app still gets the CPU it asks
+        // for, and counting a neighbour's compile as the app's saturation would name the app
+        // on a healthy run.)
         let shares_machine = tl.boxes.iter().filter(|b| b.tier == "generator" || b.tier == "app").all(|b| (b.cpu_cores - k).abs() < 1e-9);
         let available = (tier == "app" && shares_machine).then(|| {
             aligned(tl, run, "host.cpu_cores.generator").iter().map(|g| Some(k - g.unwrap_or(0.0))).collect()
         });
         if tier == "app" {
             signals.push(sig("service.shed", aligned(tl, run, "service.shed"), 1.0, "requests shed at the in-flight cap (503)"));
-            let cores = tl.boxes.iter().map(|b| b.cpu_cores).fold(0.0, f64::max);
-            signals.push(sig("host.load1", aligned(tl, run, "host.load1"), cores * 1.5, "run queue longer than the cores"));
         }
         out.extend(analyse(run, Resource { tier: label, unit: "cores", busy: aligned(tl, run, &format!("host.cpu_cores.{tier}")), capacity: k, available }, signals));
     }
@@ -199,7 +212,10 @@ pub fn analyse_tiers(run: &RunSeries, tl: &Timeline) -> Vec<TierAnalysis> {
     // with the generator), so it bounds the headroom even when no single box is busy.
     if tl.boxes.iter().any(|b| b.tier == "app") {
         let cores = tl.boxes.iter().map(|b| b.cpu_cores).fold(0.0, f64::max);
-        out.extend(analyse(run, Resource { tier: "machine", unit: "cores", busy: aligned(tl, run, "host.machine_cpu_cores"), capacity: cores, available: None }, Vec::new()));
+        // The run queue is the machine's: other work on a shared machine lengthens it too, so
+        // it is evidence about the machine, never on its own about the app.
+        let run_queue = sig("host.load1", aligned(tl, run, "host.load1"), cores * 1.5, "run queue longer than the cores");
+        out.extend(analyse(run, Resource { tier: "machine", unit: "cores", busy: aligned(tl, run, "host.machine_cpu_cores"), capacity: cores, available: None }, vec![run_queue]));
     }
     // Database primary: its pools (calls in flight vs connections), or its box's CPU.
     let k = pools("db_primary");
@@ -226,6 +242,9 @@ pub fn analyse_tiers(run: &RunSeries, tl: &Timeline) -> Vec<TierAnalysis> {
         let signals = vec![
             sig("redis.evictions", aligned(tl, run, "redis.evictions"), 1.0, "entries evicted for memory"),
             sig("service.tier_errors.cache", aligned(tl, run, "service.tier_errors.cache"), 1.0, "cache calls failing or timing out"),
+            // A cache answers in well under a millisecond on a LAN; calls taking several are
+            // queueing behind a busy (or throttled) server.
+            sig("cache ms per call", per_call_ms(tl, run, "cache"), 5.0, "cache calls slower than 5 ms: queueing at the cache"),
         ];
         let (busy, k, unit) = if tl.series.contains_key("redis.cpu_cores") {
             // One command thread: capacity is one core, or the cache box's quota if smaller.
@@ -238,15 +257,10 @@ pub fn analyse_tiers(run: &RunSeries, tl: &Timeline) -> Vec<TierAnalysis> {
         }
     }
     // Object store: no pool to fill; judge its time per call (a slow store dominates latency).
-    let calls = aligned(tl, run, "service.tier_calls.object_store");
     let busy = aligned(tl, run, "service.tier_busy.object_store");
-    let per_call_ms: Vec<Option<f64>> = busy.iter().zip(&calls).map(|(b, c)| match (b, c) {
-        (Some(b), Some(c)) if *c > 0.0 => Some(b / c * 1000.0),
-        _ => None,
-    }).collect();
     let in_flight_cap = 1.0_f64.max(percentile(&flat(&sum_prefix(tl, run, "service.pool_max.")), 0.5));
     out.extend(analyse(run, Resource { tier: "object_store", unit: "calls in flight", busy, capacity: in_flight_cap, available: None },
-        vec![sig("object_store ms per call", per_call_ms, 20.0, "object-store calls slower than 20 ms")]));
+        vec![sig("object_store ms per call", per_call_ms(tl, run, "object_store"), 20.0, "object-store calls slower than 20 ms")]));
     // Queue and workers: a backlog that keeps growing means the workers cannot keep up.
     let depth = aligned(tl, run, "service.queue_depth");
     if depth.iter().any(Option::is_some) {

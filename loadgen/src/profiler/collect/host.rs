@@ -20,6 +20,8 @@ use crate::profiler::model::BoxInfo;
 pub enum Members {
     /// Processes whose name is one of these (e.g. `postgres`, `redis-server`).
     ProcessNames(Vec<String>),
+    /// A process and all its descendants (a PostgreSQL cluster's postmaster, a Redis server).
+    ProcessTree(u32),
     /// Threads of this process that belong to the generator.
     GeneratorThreads,
     /// Threads of this process that belong to the embedded service.
@@ -32,6 +34,15 @@ pub struct BoxSpec {
     pub members: Members,
     /// CPU quota in cores; `None` = the machine's cores.
     pub cpu_quota: Option<f64>,
+}
+
+impl BoxSpec {
+    /// A box of one process tree whose quota is read from the process's cgroup, falling back
+    /// to `declared` (the profile's figure) when the process is unconfined.
+    pub fn process_tree(tier: &str, pid: u32, declared: Option<f64>) -> Self {
+        let quota = super::cgroup_quota::cpu_quota_cores(pid).or(declared);
+        Self { tier: tier.into(), members: Members::ProcessTree(pid), cpu_quota: quota }
+    }
 }
 
 pub struct HostCollector {
@@ -58,6 +69,7 @@ impl HostCollector {
                 cpu_cores: b.cpu_quota.unwrap_or(self.cores),
                 members: match &b.members {
                     Members::ProcessNames(names) => names.clone(),
+                    Members::ProcessTree(pid) => vec![format!("pid {pid} and its children")],
                     Members::GeneratorThreads => vec!["self: generator threads".into()],
                     Members::EmbeddedServiceThreads => vec!["self: svc-*/sqlx-* threads".into()],
                 },
@@ -70,6 +82,30 @@ impl HostCollector {
             out.insert(name.clone(), r);
         }
         self.previous.insert(name, current);
+    }
+}
+
+/// Whether process `p` belongs to a box with these members.
+fn is_member(system: &System, p: &sysinfo::Process, members: &Members) -> bool {
+    match members {
+        Members::ProcessNames(names) => {
+            let name = p.name().to_string_lossy();
+            names.iter().any(|n| name == n.as_str())
+        }
+        Members::ProcessTree(root) => {
+            // Walk up the parents (bounded: the tree is shallow, cycles are impossible but a
+            // bound costs nothing).
+            let mut current = Some(p.pid());
+            for _ in 0..16 {
+                let Some(pid) = current else { return false };
+                if pid.as_u32() == *root {
+                    return true;
+                }
+                current = system.process(pid).and_then(sysinfo::Process::parent);
+            }
+            false
+        }
+        Members::GeneratorThreads | Members::EmbeddedServiceThreads => false,
     }
 }
 
@@ -91,7 +127,7 @@ impl Collector for HostCollector {
         self.system.refresh_cpu_usage();
         out.insert("host.machine_cpu_cores".into(), f64::from(self.system.global_cpu_usage()) / 100.0 * self.cores);
         out.insert("host.load1".into(), System::load_average().one);
-        let wants_processes = self.boxes.iter().any(|b| matches!(b.members, Members::ProcessNames(_)));
+        let wants_processes = self.boxes.iter().any(|b| matches!(b.members, Members::ProcessNames(_) | Members::ProcessTree(_)));
         if wants_processes {
             self.system.refresh_processes_specifics(
                 ProcessesToUpdate::All,
@@ -110,11 +146,10 @@ impl Collector for HostCollector {
                         self.counter(format!("host.cpu_cores.{tier}"), cpu, elapsed_s, &mut out);
                     }
                 }
-                Members::ProcessNames(names) => {
+                Members::ProcessNames(_) | Members::ProcessTree(_) => {
                     let (mut cpu_ms, mut rss, mut read, mut written) = (0u64, 0u64, 0u64, 0u64);
                     for p in self.system.processes().values() {
-                        let name = p.name().to_string_lossy();
-                        if names.iter().any(|n| name == n.as_str()) {
+                        if is_member(&self.system, p, &spec.members) {
                             cpu_ms += p.accumulated_cpu_time();
                             rss += p.memory();
                             let disk = p.disk_usage();

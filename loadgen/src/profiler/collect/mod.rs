@@ -3,9 +3,11 @@
 //! turned into per-second rates inside the collector (it keeps the previous reading), so the
 //! timeline holds rates and gauges only.
 
+pub mod cgroup_quota;
 pub mod host;
 pub mod postgres;
 pub mod redis;
+pub mod server_process;
 pub mod service;
 
 use std::collections::BTreeMap;
