@@ -37,6 +37,43 @@ pub enum Command {
     },
     /// Rebuild a run directory's index.html from its summary.json and timeline.json.
     Report(ReportArgs),
+    /// The benchmark → profile → fix loop: find each stage's sustainable rate, name its
+    /// bottleneck, move to the stage that fixes it, until the target rate holds or the path ends.
+    Evolve(EvolveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvolveArgs {
+    /// Scenario whose SLO each step must meet (its rate curve is replaced by constant steps).
+    #[arg(long, short = 's')]
+    pub scenario: String,
+    #[arg(long, default_value_os_t = default_dir("scenarios"))]
+    pub scenarios_dir: PathBuf,
+    /// Profile of the first stage.
+    #[arg(long, default_value = "single-box")]
+    pub from: String,
+    #[arg(long, default_value_os_t = default_dir("profiles"))]
+    pub profiles_dir: PathBuf,
+    /// Rate to reach, requests per second (default: the scenario's peak rate).
+    #[arg(long)]
+    pub target_rate: Option<f64>,
+    /// First rate of each stage's capacity search (it doubles, then bisects).
+    #[arg(long, default_value_t = 100.0)]
+    pub start_rate: f64,
+    /// Length of each step after the scenario's warm-up, e.g. 10s.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub step: Duration,
+    /// Steps per stage at most.
+    #[arg(long, default_value_t = 6)]
+    pub max_steps: u32,
+    /// Stages at most.
+    #[arg(long, default_value_t = 6)]
+    pub max_stages: usize,
+    #[arg(long, default_value = "reports")]
+    pub reports_dir: PathBuf,
+    /// Name of the run directory (default: <UTC timestamp>-<scenario>-evolve).
+    #[arg(long)]
+    pub run_id: Option<String>,
 }
 
 /// Running a scenario (the default command).

@@ -8,6 +8,7 @@
 pub mod attack;
 pub mod cli;
 pub mod cpu;
+pub mod evolve;
 pub mod exit;
 pub mod html;
 pub mod keys;

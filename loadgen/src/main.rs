@@ -44,6 +44,7 @@ fn main() -> ExitCode {
             }
         },
         Some(Command::Report(args)) => loadgen::cli::report_command(&args),
+        Some(Command::Evolve(args)) => evolve_command(args),
         None => run_command(cli.run),
     };
     ExitCode::from(exit.code())
@@ -91,6 +92,50 @@ fn run_command(args: RunArgs) -> Exit {
                 Some(RunError::Target(_)) => Exit::TargetUnreachable,
                 _ => Exit::Failure,
             }
+        }
+    }
+}
+
+fn evolve_command(args: loadgen::cli::EvolveArgs) -> Exit {
+    let scenario = match Scenario::find(&args.scenario, &args.scenarios_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("loadgen evolve: {e}");
+            return Exit::BadInput;
+        }
+    };
+    let target_rate = args.target_rate.unwrap_or_else(|| scenario.load.curve(scenario.duration).peak());
+    if !(target_rate > 0.0 && args.start_rate > 0.0) {
+        eprintln!("loadgen evolve: --target-rate and --start-rate must be positive");
+        return Exit::BadInput;
+    }
+    let options = loadgen::evolve::EvolveOptions {
+        scenario,
+        from: args.from,
+        profiles_dir: args.profiles_dir,
+        target_rate,
+        start_rate: args.start_rate,
+        step: args.step,
+        max_steps: args.max_steps,
+        max_stages: args.max_stages,
+        reports_dir: args.reports_dir,
+        run_id: args.run_id,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().thread_name("loadgen-gen").enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("loadgen evolve: starting the runtime: {e}");
+            return Exit::Failure;
+        }
+    };
+    match runtime.block_on(loadgen::evolve::evolve(options)) {
+        Ok(report) => {
+            println!("{}", loadgen::evolve::report::terminal_text(&report.summary, &report.dir));
+            if report.summary.target_met { Exit::Ok } else { Exit::SloBreached }
+        }
+        Err(e) => {
+            eprintln!("loadgen evolve: {e}");
+            Exit::Failure
         }
     }
 }

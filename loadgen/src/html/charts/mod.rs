@@ -22,6 +22,7 @@ pub mod errors;
 pub mod latency;
 pub mod rate;
 pub mod saturation;
+pub mod stage_rates;
 pub mod tier_busy;
 
 /// Size of every chart in SVG user units (the page scales it to its column).

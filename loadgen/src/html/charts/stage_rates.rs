@@ -1,0 +1,22 @@
+//! `loadgen evolve`: the sustainable rate of each stage against the target, with a marker per
+//! stage naming it and its bottleneck (x = the stage's position in the loop).
+
+use super::{draw, palette, Marker, Plot, Series, Style};
+use crate::evolve::EvolveSummary;
+use crate::html::HtmlError;
+
+pub fn draw_stage_rates(summary: &EvolveSummary) -> Result<String, HtmlError> {
+    let mut plot = Plot::new("stage_rates", "Sustainable rate per stage", "requests / s");
+    let x = |i: usize| i as f64 + 1.0;
+    plot.series.push(Series::new(
+        "sustainable rate (SLO held)",
+        Style::Line,
+        palette(0),
+        summary.stages.iter().enumerate().map(|(i, s)| (x(i), s.sustainable_rate)).collect(),
+    ));
+    plot.series.push(Series::new("target", Style::Dashed, palette(7), vec![(0.8, Some(summary.target_rate)), (summary.stages.len() as f64 + 0.2, Some(summary.target_rate))]));
+    for (i, s) in summary.stages.iter().enumerate() {
+        plot.markers.push(Marker { x: x(i), label: format!(" {}: {}", s.profile, s.bottleneck) });
+    }
+    draw(&plot)
+}
