@@ -61,3 +61,50 @@ pub fn terminal_text(summary: &EvolveSummary, dir: &Path) -> String {
     out += &format!("  report: {}", dir.join(crate::html::INDEX_FILE).display());
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evolve::{StageResult, StepResult};
+
+    fn stage(profile: &str, rate: Option<f64>, bottleneck: &str, next: &str) -> StageResult {
+        StageResult {
+            profile: profile.into(),
+            stage: profile.into(),
+            sustainable_rate: rate,
+            p99_ms: rate.map(|_| 12.5),
+            bottleneck: bottleneck.into(),
+            confidence: "high".into(),
+            sentence: format!("Bottleneck: {bottleneck} <b>"),
+            evidence: vec!["db_primary: pool waiting p95 = 5".into()],
+            next_profile: Some(next.into()),
+            action: "add replicas".into(),
+            reason: "reads dominate".into(),
+            expected_gain: "2x".into(),
+            steps: vec![StepResult { rate: 100.0, achieved_rate: 99.0, p99_ms: 3.0, error_rate: 0.0, passed: true, failed_because: vec![], report: format!("{profile}/1-100rps") }],
+            demands: vec![("app".into(), 2e-4)],
+        }
+    }
+
+    #[test]
+    fn the_page_shows_every_stage_escaped_with_its_chart() {
+        let summary = EvolveSummary {
+            run_id: "r".into(),
+            scenario: "smoke".into(),
+            target_rate: 5000.0,
+            started_at: "2026-01-01T00:00:00Z".into(),
+            stages: vec![stage("single-box", Some(1200.0), "app", "users-plus"), stage("users-plus", None, "db_primary", "users-plus-plus-plus")],
+            target_met: false,
+            stopped_because: "the path ends".into(),
+            projection: Some(crate::evolve::projection::project(&[("app".into(), 2e-4)], 2.0, &crate::evolve::projection::PriceTable::shipped())),
+        };
+        let html = render(&summary).unwrap();
+        assert!(html.contains("single-box (single-box)") && html.contains("users-plus (users-plus)"));
+        assert!(html.contains("1200 req/s"), "rates shown as whole numbers");
+        assert!(html.contains("Bottleneck: app &lt;b&gt;"), "verdict text is escaped");
+        assert!(html.contains("<svg"), "the chart is inline");
+        assert!(html.contains("c5.large") && html.contains("Target not met"));
+        let text = terminal_text(&summary, Path::new("reports/r"));
+        assert!(text.contains("single-box") && text.contains("sustainable 1200 req/s") && text.contains("→ users-plus"), "{text}");
+    }
+}

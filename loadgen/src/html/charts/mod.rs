@@ -33,6 +33,8 @@ pub const HEIGHT: u32 = 320;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Style {
     Line,
+    /// A line with a dot at each point (few points, e.g. one per stage).
+    LineWithPoints,
     /// Limits and capacities (quotas, pool sizes).
     Dashed,
     /// Filled down to zero; stacked charts pass cumulative values, top layer first.
@@ -93,11 +95,24 @@ pub struct Plot {
     pub log_y: bool,
     pub series: Vec<Series>,
     pub markers: Vec<Marker>,
+    /// The x axis: seconds of the run unless a chart says otherwise.
+    pub x_desc: &'static str,
+    /// Label only whole x values (an axis of stage numbers, not of time).
+    pub x_whole_only: bool,
 }
 
 impl Plot {
     pub fn new(chart: &'static str, title: impl Into<String>, y_desc: impl Into<String>) -> Self {
-        Self { chart, title: title.into(), y_desc: y_desc.into(), log_y: false, series: Vec::new(), markers: Vec::new() }
+        Self {
+            chart,
+            title: title.into(),
+            y_desc: y_desc.into(),
+            log_y: false,
+            series: Vec::new(),
+            markers: Vec::new(),
+            x_desc: "seconds into the measured run",
+            x_whole_only: false,
+        }
     }
 }
 
@@ -183,11 +198,11 @@ where
     let err = chart_error(plot.chart);
     chart
         .configure_mesh()
-        .x_desc("seconds into the measured run")
+        .x_desc(plot.x_desc)
         .y_desc(plot.y_desc.as_str())
         .label_style(("sans-serif", 14))
         .axis_desc_style(("sans-serif", 15))
-        .x_label_formatter(&|x| format!("{x:.0}"))
+        .x_label_formatter(&|x| if plot.x_whole_only && (x - x.round()).abs() > 1e-6 { String::new() } else { format!("{x:.0}") })
         .y_label_formatter(&|y| axis_number(*y))
         .light_line_style(WHITE.mix(0.0))
         .bold_line_style(BLACK.mix(0.08))
@@ -198,6 +213,10 @@ where
         for (i, run) in series.runs(plot.log_y).into_iter().enumerate() {
             let anno = match series.style {
                 Style::Line => chart.draw_series(LineSeries::new(run, color.stroke_width(2))),
+                Style::LineWithPoints => {
+                    chart.draw_series(run.iter().map(|&(x, y)| Circle::new((x, y), 5, color.filled()))).map_err(|e| err(&e))?;
+                    chart.draw_series(LineSeries::new(run, color.stroke_width(2)))
+                }
                 Style::Dashed => chart.draw_series(DashedLineSeries::new(run, 8, 5, color.stroke_width(2))),
                 Style::Area => chart.draw_series(
                     AreaSeries::new(run, y_lo, lighten(color).filled()).border_style(color.stroke_width(1)),
@@ -237,7 +256,7 @@ where
 fn legend_mark<'b>(style: Style, color: RGBColor, x: i32, y: i32) -> DynElement<'static, SVGBackend<'b>, (i32, i32)> {
     match style {
         Style::Area => Rectangle::new([(x, y - 5), (x + 20, y + 5)], lighten(color).filled()).into_dyn(),
-        Style::Line => PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)).into_dyn(),
+        Style::Line | Style::LineWithPoints => PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)).into_dyn(),
         Style::Dashed => PathElement::new(vec![(x, y), (x + 7, y)], color.stroke_width(2)).into_dyn(),
     }
 }

@@ -7,14 +7,16 @@ use crate::html::HtmlError;
 
 pub fn draw_stage_rates(summary: &EvolveSummary) -> Result<String, HtmlError> {
     let mut plot = Plot::new("stage_rates", "Sustainable rate per stage", "requests / s");
+    plot.x_desc = "stage (in the order the loop visited them)";
+    plot.x_whole_only = true;
     let x = |i: usize| i as f64 + 1.0;
     plot.series.push(Series::new(
         "sustainable rate (SLO held)",
-        Style::Line,
+        Style::LineWithPoints,
         palette(0),
         summary.stages.iter().enumerate().map(|(i, s)| (x(i), s.sustainable_rate)).collect(),
     ));
-    plot.series.push(Series::new("target", Style::Dashed, palette(7), vec![(0.8, Some(summary.target_rate)), (summary.stages.len() as f64 + 0.2, Some(summary.target_rate))]));
+    plot.series.push(Series::new("target", Style::Dashed, palette(7), vec![(0.5, Some(summary.target_rate)), (summary.stages.len() as f64 + 0.5, Some(summary.target_rate))]));
     for (i, s) in summary.stages.iter().enumerate() {
         plot.markers.push(Marker { x: x(i), label: format!(" {}: {}", s.profile, s.bottleneck) });
     }
