@@ -256,6 +256,16 @@ pub fn analyse_tiers(run: &RunSeries, tl: &Timeline) -> Vec<TierAnalysis> {
             out.extend(analyse(run, Resource { tier: "cache", unit, busy, capacity: k, available: None }, signals));
         }
     }
+    // Load balancer (HAProxy): its own box's CPU, requests queued for a server, failed
+    // connections to the servers.
+    if tl.series.contains_key("haproxy.queue") {
+        let signals = vec![
+            sig("haproxy.queue", aligned(tl, run, "haproxy.queue"), 1.0, "requests queued at the load balancer for a free server"),
+            sig("haproxy.errors", aligned(tl, run, "haproxy.errors"), 1.0, "connection or response errors between the load balancer and its servers"),
+        ];
+        let k = quota(tl, "lb").unwrap_or(1.0);
+        out.extend(analyse(run, Resource { tier: "lb", unit: "cores", busy: aligned(tl, run, "host.cpu_cores.lb"), capacity: k, available: None }, signals));
+    }
     // Object store: no pool to fill; judge its time per call (a slow store dominates latency).
     let busy = aligned(tl, run, "service.tier_busy.object_store");
     let in_flight_cap = 1.0_f64.max(percentile(&flat(&sum_prefix(tl, run, "service.pool_max.")), 0.5));

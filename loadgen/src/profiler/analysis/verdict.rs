@@ -30,6 +30,7 @@ fn describe(tier: &str) -> &'static str {
         "cache" => "the cache tier",
         "object_store" => "the object store",
         "queue" => "the job queue's workers",
+        "lb" => "the load balancer",
         "generator" => "the load generator itself",
         "machine" => "the machine's CPU (shared by the generator and the service)",
         _ => "an unnamed tier",

@@ -4,6 +4,7 @@
 //! timeline holds rates and gauges only.
 
 pub mod cgroup_quota;
+pub mod haproxy;
 pub mod host;
 pub mod postgres;
 pub mod redis;
