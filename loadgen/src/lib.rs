@@ -6,6 +6,7 @@
 //! [`merge::merge`] combines several generator processes' reports.
 
 pub mod attack;
+pub mod autoscale;
 pub mod cli;
 pub mod cpu;
 pub mod evolve;
