@@ -53,6 +53,16 @@ pub fn process_cpu() -> Option<Duration> {
     Some(Duration::from_millis(stat_ticks(&stat)? * 1000 / TICKS_PER_SECOND))
 }
 
+/// CPU used so far by processes `pids` (each process's own threads, from `/proc/<pid>/stat`).
+pub fn pids_cpu(pids: &[u32]) -> Duration {
+    let ticks: u64 = pids
+        .iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .filter_map(|s| stat_ticks(&s))
+        .sum();
+    Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND)
+}
+
 /// utime + stime of a `stat` line (fields 14 and 15, counted after the `(comm)` field).
 fn stat_ticks(stat: &str) -> Option<u64> {
     let rest = &stat[stat.rfind(')')? + 1..];

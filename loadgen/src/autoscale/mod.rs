@@ -2,3 +2,4 @@
 //! ([`policy`]) and the controller that applies it to a running deployment.
 
 pub mod policy;
+pub mod controller;
