@@ -37,6 +37,10 @@ pub enum Command {
     },
     /// Rebuild a run directory's index.html from its summary.json and timeline.json.
     Report(ReportArgs),
+    /// CI performance regression gate: deterministic per-request figures against a recorded
+    /// baseline, absolute SLOs, and interleaved A/B with a bootstrap interval
+    /// (`loadgen gate --help`).
+    Gate(Box<crate::gate::args::GateArgs>),
 }
 
 /// Running a scenario (the default command).
