@@ -40,6 +40,10 @@ pub enum Command {
     /// The benchmark → profile → fix loop: find each stage's sustainable rate, name its
     /// bottleneck, move to the stage that fixes it, until the target rate holds or the path ends.
     Evolve(EvolveArgs),
+    /// CI performance regression gate: deterministic per-request figures against a recorded
+    /// baseline, absolute SLOs, and interleaved A/B with a bootstrap interval
+    /// (`loadgen gate --help`).
+    Gate(Box<crate::gate::args::GateArgs>),
 }
 
 #[derive(Debug, Args)]

@@ -3,7 +3,8 @@
 //!
 //! The entry point for other tools is [`run::run`] (one run, returning its [`Summary`]
 //! and report directory); [`summary::Summary`] is the stable `summary.json` format and
-//! [`merge::merge`] combines several generator processes' reports.
+//! [`merge::merge`] combines several generator processes' reports; [`gate`] is the CI
+//! performance regression gate.
 
 pub mod attack;
 pub mod autoscale;
@@ -11,6 +12,7 @@ pub mod cli;
 pub mod cpu;
 pub mod evolve;
 pub mod exit;
+pub mod gate;
 pub mod html;
 pub mod keys;
 pub mod merge;

@@ -45,6 +45,7 @@ fn main() -> ExitCode {
         },
         Some(Command::Report(args)) => loadgen::cli::report_command(&args),
         Some(Command::Evolve(args)) => evolve_command(args),
+        Some(Command::Gate(args)) => gate_command(*args),
         None => run_command(cli.run),
     };
     ExitCode::from(exit.code())
@@ -136,6 +137,22 @@ fn evolve_command(args: loadgen::cli::EvolveArgs) -> Exit {
         Err(e) => {
             eprintln!("loadgen evolve: {e}");
             Exit::Failure
+        }
+    }
+}
+
+fn gate_command(args: loadgen::gate::args::GateArgs) -> Exit {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("loadgen-gen")
+        .enable_all()
+        .build()
+        .context("starting the gate's runtime");
+    let result = runtime.and_then(|r| r.block_on(loadgen::gate::command::execute(args)).map_err(anyhow::Error::from));
+    match result {
+        Ok(exit) => exit,
+        Err(e) => {
+            eprintln!("loadgen gate: {e:#}");
+            e.downcast_ref::<loadgen::gate::GateError>().map_or(Exit::Failure, loadgen::gate::GateError::exit)
         }
     }
 }

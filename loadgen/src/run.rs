@@ -99,22 +99,33 @@ pub async fn preload(client: &reqwest::Client, base_url: &str, scenario: &Scenar
     Ok(ids.into_iter().map(|(_, id)| id).collect())
 }
 
+/// The HTTP client of a run (also used by the gate for its `/metrics` scrapes).
+pub fn http_client() -> Result<reqwest::Client, RunError> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| RunError::Client(e.to_string()))
+}
+
 /// Carries out a run and writes its report directory.
 pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
+    let client = http_client()?;
+    let target = RunningTarget::start(&options.target, &client).await?;
+    let result = run_on(&options, &target).await;
+    target.stop().await;
+    result
+}
+
+/// Carries out a run against a target that is already up (`options.target` says what it
+/// is) and leaves it running: the gate reads the service's counters around it.
+pub async fn run_on(options: &RunOptions, target: &RunningTarget) -> Result<RunReport, RunError> {
     let scenario = &options.scenario;
     let run_id = options.run_id.clone().unwrap_or_else(|| default_run_id(&scenario.name));
     let dir = options.reports_dir.join(&run_id);
     let report_error = |source| RunError::Report { path: dir.clone(), source };
     std::fs::create_dir_all(&dir).map_err(report_error)?;
-
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .map_err(|e| RunError::Client(e.to_string()))?;
-    let target = RunningTarget::start(&options.target, &client).await?;
-    let result = drive(&options, &run_id, &dir, &client, &target).await;
-    target.stop().await;
-    let summary = result?;
+    let client = http_client()?;
+    let summary = drive(options, &run_id, &dir, &client, target).await?;
     Ok(RunReport { summary, dir })
 }
 
