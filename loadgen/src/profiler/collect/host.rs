@@ -1,7 +1,8 @@
 //! Host figures with `sysinfo`: the machine's CPU and load, and CPU/RSS/disk per box. A box is
 //! a set of processes of one tier (PostgreSQL's backends, `redis-server`, an app process) or,
 //! for the embedded target, the threads of this process: the generator's own threads versus
-//! the embedded service's (`svc-*`, `sqlx-*`).
+//! the embedded service's (`svc-*`, `sqlx-*`); for a stage brought up by the topology
+//! launcher, the processes in the boxes' cgroups.
 //!
 //! Series: `host.machine_cpu_cores`, `host.load1`, `host.cpu_cores.<box>`,
 //! `host.cpu_quota.<box>` (its capacity in cores), `host.rss_bytes.<box>`,
@@ -24,6 +25,28 @@ pub enum Members {
     GeneratorThreads,
     /// Threads of this process that belong to the embedded service.
     EmbeddedServiceThreads,
+    /// The processes in these cgroups (read from `cgroup.procs` at every sample, so
+    /// PostgreSQL's forked backends count): the boxes of a launched topology.
+    Cgroups(Vec<std::path::PathBuf>),
+    /// These processes (a launched topology running unconfined).
+    Pids(Vec<u32>),
+}
+
+impl Members {
+    /// The pids the member list names now (`None` for name- or thread-based members).
+    fn pids(&self) -> Option<std::collections::HashSet<sysinfo::Pid>> {
+        match self {
+            Self::Cgroups(dirs) => Some(
+                dirs.iter()
+                    .filter_map(|d| std::fs::read_to_string(d.join("cgroup.procs")).ok())
+                    .flat_map(|t| t.lines().filter_map(|l| l.trim().parse::<usize>().ok()).collect::<Vec<_>>())
+                    .map(sysinfo::Pid::from)
+                    .collect(),
+            ),
+            Self::Pids(pids) => Some(pids.iter().map(|&p| sysinfo::Pid::from_u32(p)).collect()),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -60,6 +83,8 @@ impl HostCollector {
                     Members::ProcessNames(names) => names.clone(),
                     Members::GeneratorThreads => vec!["self: generator threads".into()],
                     Members::EmbeddedServiceThreads => vec!["self: svc-*/sqlx-* threads".into()],
+                    Members::Cgroups(dirs) => dirs.iter().map(|d| format!("cgroup {}", d.display())).collect(),
+                    Members::Pids(pids) => pids.iter().map(|p| format!("pid {p}")).collect(),
                 },
             })
             .collect()
@@ -91,7 +116,8 @@ impl Collector for HostCollector {
         self.system.refresh_cpu_usage();
         out.insert("host.machine_cpu_cores".into(), f64::from(self.system.global_cpu_usage()) / 100.0 * self.cores);
         out.insert("host.load1".into(), System::load_average().one);
-        let wants_processes = self.boxes.iter().any(|b| matches!(b.members, Members::ProcessNames(_)));
+        let wants_processes =
+            self.boxes.iter().any(|b| matches!(b.members, Members::ProcessNames(_) | Members::Cgroups(_) | Members::Pids(_)));
         if wants_processes {
             self.system.refresh_processes_specifics(
                 ProcessesToUpdate::All,
@@ -110,11 +136,20 @@ impl Collector for HostCollector {
                         self.counter(format!("host.cpu_cores.{tier}"), cpu, elapsed_s, &mut out);
                     }
                 }
-                Members::ProcessNames(names) => {
+                Members::ProcessNames(_) | Members::Cgroups(_) | Members::Pids(_) => {
                     let (mut cpu_ms, mut rss, mut read, mut written) = (0u64, 0u64, 0u64, 0u64);
-                    for p in self.system.processes().values() {
+                    let pids = spec.members.pids();
+                    let names = match &spec.members {
+                        Members::ProcessNames(names) => names.as_slice(),
+                        _ => &[],
+                    };
+                    for (pid, p) in self.system.processes() {
                         let name = p.name().to_string_lossy();
-                        if names.iter().any(|n| name == n.as_str()) {
+                        let member = match &pids {
+                            Some(set) => set.contains(pid),
+                            None => names.iter().any(|n| name == n.as_str()),
+                        };
+                        if member {
                             cpu_ms += p.accumulated_cpu_time();
                             rss += p.memory();
                             let disk = p.disk_usage();
