@@ -44,6 +44,13 @@ pub enum Command {
     /// baseline, absolute SLOs, and interleaved A/B with a bootstrap interval
     /// (`loadgen gate --help`).
     Gate(Box<crate::gate::args::GateArgs>),
+    /// Bring a profile's stage up on real servers (PostgreSQL, Redis, HAProxy and service
+    /// instances, each box a cgroup with the profile's CPU quota), print its base URL and
+    /// boxes, wait for Ctrl-C, and tear everything down.
+    Up(UpArgs),
+    /// Run the reference service (used by the topology launcher for its instances).
+    #[command(name = "serve-internal", hide = true)]
+    ServeInternal(service::cli::Cli),
 }
 
 #[derive(Debug, Args)]
@@ -80,6 +87,21 @@ pub struct EvolveArgs {
     pub run_id: Option<String>,
 }
 
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Profile: a name from the profiles directory (single-box, users-plus, …) or a path to
+    /// a .toml file.
+    #[arg(long, short = 'p')]
+    pub profile: String,
+    /// Directory of profile files.
+    #[arg(long, default_value_os_t = default_dir("profiles"))]
+    pub profiles_dir: PathBuf,
+    /// Run directory for the servers' data, logs and generated configs (kept afterwards).
+    /// Default: a temporary directory, removed at exit.
+    #[arg(long)]
+    pub run_dir: Option<PathBuf>,
+}
+
 /// Running a scenario (the default command).
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -90,9 +112,15 @@ pub struct RunArgs {
     /// Directory of scenario files.
     #[arg(long, default_value_os_t = default_dir("scenarios"))]
     pub scenarios_dir: PathBuf,
-    /// Deployment profile of the embedded service (ignored with --target).
+    /// Deployment profile (ignored with --target). A profile with server boxes (db, cache,
+    /// lb, …) is brought up on real servers by the topology launcher for the run (see
+    /// `loadgen up`); single-box runs the service inside this process.
     #[arg(long, short = 'p', default_value = "single-box")]
     pub profile: String,
+    /// Run the service inside this process even for a profile with server boxes, against
+    /// the servers its file names (e.g. PostgreSQL and Redis already on 127.0.0.1).
+    #[arg(long)]
+    pub embedded: bool,
     /// Directory of profile files.
     #[arg(long, default_value_os_t = default_dir("profiles"))]
     pub profiles_dir: PathBuf,

@@ -28,6 +28,8 @@ pub mod schedule;
 pub mod shape;
 pub mod summary;
 pub mod target;
+pub mod topology;
+pub mod up;
 pub mod verify;
 
 pub use exit::Exit;

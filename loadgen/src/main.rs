@@ -9,12 +9,6 @@ use loadgen::cli::{Cli, Command, RunArgs};
 use loadgen::{Exit, RunError, RunOptions, Scenario, TargetChoice};
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -22,6 +16,14 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { Exit::BadInput.code() } else { 0 });
         }
     };
+    // A service instance logs what the `service` binary logs; the harness only warnings.
+    let default_filter = if matches!(cli.command, Some(Command::ServeInternal(_))) { "info,sqlx=warn" } else { "warn" };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let exit = match cli.command {
         Some(Command::Schema) => {
             print!("{}", loadgen::summary::schema_json());
@@ -46,6 +48,14 @@ fn main() -> ExitCode {
         Some(Command::Report(args)) => loadgen::cli::report_command(&args),
         Some(Command::Evolve(args)) => evolve_command(args),
         Some(Command::Gate(args)) => gate_command(*args),
+        Some(Command::Up(args)) => loadgen::up::up_command(&args),
+        Some(Command::ServeInternal(cli)) => match serve_internal(cli) {
+            Ok(()) => Exit::Ok,
+            Err(e) => {
+                eprintln!("loadgen serve-internal: {e:#}");
+                Exit::Failure
+            }
+        },
         None => run_command(cli.run),
     };
     ExitCode::from(exit.code())
@@ -69,7 +79,7 @@ fn run_command(args: RunArgs) -> Exit {
     }
     let target = match args.target {
         Some(url) => TargetChoice::External { url },
-        None => TargetChoice::Embedded { profile: args.profile, profiles_dir: args.profiles_dir },
+        None => TargetChoice::for_profile(args.profile, args.profiles_dir, args.embedded),
     };
     let options = RunOptions {
         scenario,
@@ -164,5 +174,25 @@ fn run_blocking(options: RunOptions) -> anyhow::Result<loadgen::RunReport> {
         .build()
         .context("starting the generator's runtime")?;
     let scenario = options.scenario.name.clone();
-    runtime.block_on(loadgen::run(options)).with_context(|| format!("run of scenario {scenario}"))
+    let stage = matches!(options.target, TargetChoice::Topology { .. });
+    runtime.block_on(async move {
+        if !stage {
+            return loadgen::run(options).await.with_context(|| format!("run of scenario {scenario}"));
+        }
+        // Ctrl-C during a run on launched servers: dropping the run drops the deployment,
+        // whose teardown stops every server it started.
+        tokio::select! {
+            r = loadgen::run(options) => r.with_context(|| format!("run of scenario {scenario}")),
+            _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted; the stage's servers were stopped"),
+        }
+    })
+}
+
+/// `loadgen serve-internal`: one service instance of a launched stage.
+fn serve_internal(cli: service::cli::Cli) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the service's runtime")?;
+    runtime.block_on(service::cli::main(cli))
 }

@@ -169,15 +169,25 @@ async fn drive(
     let verifying = tokio::spawn(verifier.clone().run(client.clone(), base_url.clone(), stop.clone()));
     let progress = tokio::spawn(crate::progress::show(pacer.clone(), options.progress, stop.clone()));
 
-    let profile_path = match &options.target {
-        TargetChoice::Embedded { profile, profiles_dir } => Some(profiles_dir.join(format!("{profile}.toml"))),
-        TargetChoice::External { .. } => None,
-    };
+    let profile_path = options.target.profile_path();
     let profile_text = profile_path.as_ref().and_then(|p| std::fs::read_to_string(p).ok());
-    let profile = profile_path.as_ref().and_then(|p| service::config::Profile::load(p).ok());
+    // A launched stage's servers are its own, so the profiler reads the URLs it filled in.
+    let profile = match &target.deployment {
+        Some(d) => Some(d.effective_profile()),
+        None => profile_path.as_ref().and_then(|p| service::config::Profile::load(p).ok()),
+    };
     let bound = (scenario.warmup + scenario.duration).as_secs() + 30;
+    let launched = target.deployment.as_ref().map(crate::topology::Deployment::boxes);
     let profiler = if options.profile {
-        Some(crate::profiler::session::ProfilerSession::start(client.clone(), &base_url, target.kind == "embedded", profile.as_ref(), bound).await)
+        let session = crate::profiler::session::ProfilerSession::start(
+            client.clone(),
+            &base_url,
+            target.kind == "embedded",
+            profile.as_ref(),
+            launched.as_deref(),
+            bound,
+        );
+        Some(session.await)
     } else {
         None
     };

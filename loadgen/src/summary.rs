@@ -75,7 +75,8 @@ pub struct ScenarioInfo {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TargetInfo {
-    /// `embedded` (started by loadgen) or `external`.
+    /// `embedded` (started inside loadgen), `topology` (a stage loadgen brought up on real
+    /// servers) or `external`.
     pub kind: String,
     pub url: String,
 }

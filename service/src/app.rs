@@ -109,9 +109,15 @@ pub async fn run(
     App::build(profile.service).await?.serve(listener, shutdown).await
 }
 
+/// Printed on stdout by a workers-only process once its backends are connected (launchers
+/// wait for it, as they wait for `/healthz` from an API process).
+pub const WORKERS_READY_LINE: &str = "scaleloop workers running";
+
 /// Runs only the workers of `profile` (a separate worker fleet) until `shutdown` resolves.
 pub async fn run_workers(profile: Profile, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+    let name = profile.name.clone();
     let app = App::build(profile.service).await?;
+    println!("{WORKERS_READY_LINE} ({name})");
     let stop = CancellationToken::new();
     let handle = tokio::spawn(worker::run(app.worker_deps(), app.config.worker.clone(), app.config.queue.clone(), stop.clone()));
     shutdown.await;

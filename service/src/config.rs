@@ -14,6 +14,9 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
+pub mod topology;
+pub use topology::{AutoscalingConfig, ScalingMetric, SynchronousCommit, TopologyConfig};
+
 /// Errors reading or validating a profile.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -48,6 +51,9 @@ pub struct Profile {
     /// Boxes of the topology (used by the harness's launcher; the service ignores them).
     #[serde(default)]
     pub boxes: Vec<BoxSpec>,
+    /// How the launcher lays the stage out (the service ignores it).
+    #[serde(default)]
+    pub topology: TopologyConfig,
 }
 
 /// One "box": a set of processes of one tier sharing a CPU quota.
@@ -386,6 +392,11 @@ impl Profile {
             message: e.to_string().trim().replace('\n', " "),
         })?;
         profile.service.validate(path)?;
+        topology::validate(&profile.topology, &profile.boxes).map_err(|(field, reason)| ConfigError::Invalid {
+            path: path.to_owned(),
+            field,
+            reason,
+        })?;
         Ok(profile)
     }
 }

@@ -16,5 +16,5 @@ pub mod queue;
 pub mod store;
 pub mod worker;
 
-pub use app::{run, run_workers, shutdown_signal, App, ServeError};
+pub use app::{run, run_workers, shutdown_signal, App, ServeError, WORKERS_READY_LINE};
 pub use config::Profile;

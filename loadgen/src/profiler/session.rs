@@ -35,19 +35,33 @@ pub struct ProfilerSession {
 
 impl ProfilerSession {
     /// Starts sampling. `embedded`: the service runs in this process (its threads are the app
-    /// box); `profile`: the deployment's profile when known, for its servers and stage.
-    pub async fn start(client: reqwest::Client, base_url: &str, embedded: bool, profile: Option<&Profile>, max_seconds: u64) -> Self {
+    /// box); `profile`: the deployment's profile when known, for its servers and stage;
+    /// `launched`: the boxes of a stage the topology launcher brought up (one host box per
+    /// tier, its members the tier's cgroups, its quota their sum).
+    pub async fn start(
+        client: reqwest::Client,
+        base_url: &str,
+        embedded: bool,
+        profile: Option<&Profile>,
+        launched: Option<&[crate::topology::BoxInfo]>,
+        max_seconds: u64,
+    ) -> Self {
         let mut boxes = vec![BoxSpec { tier: "generator".into(), members: Members::GeneratorThreads, cpu_quota: None }];
         if embedded {
             boxes.push(BoxSpec { tier: "app".into(), members: Members::EmbeddedServiceThreads, cpu_quota: None });
+        }
+        if let Some(launched) = launched {
+            boxes.extend(tier_boxes(launched));
         }
         let mut collectors: Vec<Box<dyn Collector>> = vec![Box::new(ServiceCollector::new(client, vec![base_url.to_owned()]))];
         if let Some(p) = profile {
             let quota = |tier: &str| p.boxes.iter().find(|b| b.tier == tier).and_then(|b| b.cpus);
             if let DatabaseConfig::Postgres(pg) = &p.service.database {
                 collectors.push(Box::new(PostgresCollector::new(pg.primary_url.clone())));
-                if let Some(pid) = server_process::postgres_pid(&pg.primary_url).await {
-                    boxes.push(BoxSpec::process_tree("db", pid, quota("db")));
+                if launched.is_none() {
+                    if let Some(pid) = server_process::postgres_pid(&pg.primary_url).await {
+                        boxes.push(BoxSpec::process_tree("db", pid, quota("db")));
+                    }
                 }
             }
             let redis_url = match (&p.service.cache, p.service.queue.kind) {
@@ -56,8 +70,10 @@ impl ProfilerSession {
                 _ => None,
             };
             if let Some(url) = redis_url {
-                if let Some(pid) = server_process::redis_pid(&url).await {
-                    boxes.push(BoxSpec::process_tree("cache", pid, quota("cache")));
+                if launched.is_none() {
+                    if let Some(pid) = server_process::redis_pid(&url).await {
+                        boxes.push(BoxSpec::process_tree("cache", pid, quota("cache")));
+                    }
                 }
                 collectors.push(Box::new(RedisCollector::new(url)));
             }
@@ -77,6 +93,29 @@ impl ProfilerSession {
         let samples = self.task.await.unwrap_or_default();
         sampler::align(&samples, measured_start, self.boxes)
     }
+}
+
+/// One host box per tier of a launched stage. The set of boxes is read once, at the start:
+/// instances an autoscaler adds later are not counted until it re-reads
+/// `Deployment::boxes` and hands the profiler the new list.
+fn tier_boxes(launched: &[crate::topology::BoxInfo]) -> Vec<BoxSpec> {
+    let mut tiers: Vec<&str> = launched.iter().map(|b| b.tier.as_str()).collect();
+    tiers.dedup();
+    let mut seen = std::collections::BTreeSet::new();
+    tiers.retain(|t| seen.insert(*t));
+    tiers
+        .into_iter()
+        .map(|tier| {
+            let members: Vec<_> = launched.iter().filter(|b| b.tier == tier).collect();
+            let cpu_quota = members.iter().map(|b| b.cpus).sum::<Option<f64>>();
+            let dirs: Option<Vec<_>> = members.iter().map(|b| b.cgroup.clone()).collect();
+            let members = match dirs {
+                Some(dirs) => Members::Cgroups(dirs),
+                None => Members::Pids(members.iter().flat_map(|b| b.pids.clone()).collect()),
+            };
+            BoxSpec { tier: tier.to_owned(), members, cpu_quota }
+        })
+        .collect()
 }
 
 /// Adds the verdict and recommendation to `summary`.

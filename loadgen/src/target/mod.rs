@@ -1,5 +1,6 @@
 //! The system under test: the reference service started in-process on a profile
-//! ([`embedded`]), or an existing deployment of the same API ([`remote`]).
+//! ([`embedded`]), a profile's stage brought up on real servers by the topology launcher
+//! ([`crate::topology`]), or an existing deployment of the same API ([`remote`]).
 
 pub mod embedded;
 pub mod remote;
@@ -12,8 +13,36 @@ use std::time::Duration;
 pub enum TargetChoice {
     /// Start the reference service on profile `profile` (read from `profiles_dir`).
     Embedded { profile: String, profiles_dir: PathBuf },
+    /// Bring profile `profile`'s stage up on real servers for the run, then tear it down.
+    Topology { profile: String, profiles_dir: PathBuf },
     /// Drive an existing deployment at `url`.
     External { url: String },
+}
+
+impl TargetChoice {
+    /// The profile file the target runs, when it is one of ours.
+    pub fn profile_path(&self) -> Option<PathBuf> {
+        match self {
+            Self::Embedded { profile, profiles_dir } | Self::Topology { profile, profiles_dir } => {
+                Some(crate::topology::profile_path(profile, profiles_dir))
+            }
+            Self::External { .. } => None,
+        }
+    }
+
+    /// Embedded for single-box (and with `force_embedded`), the topology launcher for a
+    /// profile whose boxes include servers (db, cache, lb, worker, …).
+    pub fn for_profile(profile: String, profiles_dir: PathBuf, force_embedded: bool) -> Self {
+        let path = crate::topology::profile_path(&profile, &profiles_dir);
+        let has_servers = service::config::Profile::load(&path)
+            .map(|p| p.boxes.iter().any(|b| b.tier != "app" && b.count > 0) || p.boxes.iter().any(|b| b.tier == "app" && b.count > 1))
+            .unwrap_or(false);
+        if has_servers && !force_embedded {
+            Self::Topology { profile, profiles_dir }
+        } else {
+            Self::Embedded { profile, profiles_dir }
+        }
+    }
 }
 
 /// Why the target could not be used.
@@ -27,12 +56,14 @@ pub enum TargetError {
     Unreachable { url: String, reason: String },
     #[error("target {url} rejected the preload: {reason}")]
     Preload { url: String, reason: String },
+    #[error("cannot bring the stage up: {0}")]
+    Topology(#[from] crate::topology::TopologyError),
 }
 
 impl TargetError {
     /// True for errors in the user's files or arguments rather than in the target.
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, Self::Profile { .. })
+        matches!(self, Self::Profile { .. } | Self::Topology(crate::topology::TopologyError::Profile(_)))
     }
 }
 
@@ -40,10 +71,12 @@ impl TargetError {
 #[derive(Debug)]
 pub struct RunningTarget {
     pub base_url: String,
-    /// `embedded` or `external`.
+    /// `embedded`, `topology` or `external`.
     pub kind: &'static str,
     pub profile: Option<String>,
     embedded: Option<embedded::EmbeddedService>,
+    /// The stage on real servers (its boxes feed the profiler).
+    pub deployment: Option<crate::topology::Deployment>,
 }
 
 /// How long a target gets to answer `/healthz`.
@@ -56,7 +89,7 @@ impl RunningTarget {
             TargetChoice::External { url } => {
                 let base_url = url.trim_end_matches('/').to_owned();
                 remote::check(client, &base_url).await?;
-                Ok(Self { base_url, kind: "external", profile: None, embedded: None })
+                Ok(Self { base_url, kind: "external", profile: None, embedded: None, deployment: None })
             }
             TargetChoice::Embedded { profile, profiles_dir } => {
                 let service = embedded::EmbeddedService::start(profile, profiles_dir)?;
@@ -65,15 +98,28 @@ impl RunningTarget {
                     service.stop().await;
                     return Err(TargetError::Unreachable { url: base_url, reason: e });
                 }
-                Ok(Self { base_url, kind: "embedded", profile: Some(profile.clone()), embedded: Some(service) })
+                Ok(Self { base_url, kind: "embedded", profile: Some(profile.clone()), embedded: Some(service), deployment: None })
+            }
+            TargetChoice::Topology { profile, profiles_dir } => {
+                let loaded = service::config::Profile::load(&crate::topology::profile_path(profile, profiles_dir))
+                    .map_err(|e| TargetError::Profile { name: profile.clone(), message: e.to_string() })?;
+                let run_dir = std::env::temp_dir().join(format!("loadgen-topology-{}", crate::topology::new_run_id(profile)));
+                let mut options = crate::topology::TopologyOptions::new(run_dir)?;
+                options.keep_run_dir = false;
+                let deployment = crate::topology::Topology::up(loaded, options).await?;
+                let base_url = deployment.base_url.clone();
+                Ok(Self { base_url, kind: "topology", profile: Some(profile.clone()), embedded: None, deployment: Some(deployment) })
             }
         }
     }
 
-    /// Stops an embedded service (an external target is left alone).
+    /// Stops an embedded service or a launched stage (an external target is left alone).
     pub async fn stop(self) {
         if let Some(service) = self.embedded {
             service.stop().await;
+        }
+        if let Some(mut deployment) = self.deployment {
+            let _ = tokio::task::spawn_blocking(move || deployment.down()).await;
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Host figures with `sysinfo`: the machine's CPU and load, and CPU/RSS/disk per box. A box is
 //! a set of processes of one tier (PostgreSQL's backends, `redis-server`, an app process) or,
 //! for the embedded target, the threads of this process: the generator's own threads versus
-//! the embedded service's (`svc-*`, `sqlx-*`).
+//! the embedded service's (`svc-*`, `sqlx-*`); for a stage brought up by the topology
+//! launcher, the processes in the boxes' cgroups.
 //!
 //! Series: `host.machine_cpu_cores`, `host.load1`, `host.cpu_cores.<box>`,
 //! `host.cpu_quota.<box>` (its capacity in cores), `host.rss_bytes.<box>`,
@@ -26,6 +27,28 @@ pub enum Members {
     GeneratorThreads,
     /// Threads of this process that belong to the embedded service.
     EmbeddedServiceThreads,
+    /// The processes in these cgroups (read from `cgroup.procs` at every sample, so
+    /// PostgreSQL's forked backends count): the boxes of a launched topology.
+    Cgroups(Vec<std::path::PathBuf>),
+    /// These processes (a launched topology running unconfined).
+    Pids(Vec<u32>),
+}
+
+impl Members {
+    /// The pids the member list names now (`None` for name- or thread-based members).
+    fn pids(&self) -> Option<std::collections::HashSet<sysinfo::Pid>> {
+        match self {
+            Self::Cgroups(dirs) => Some(
+                dirs.iter()
+                    .filter_map(|d| std::fs::read_to_string(d.join("cgroup.procs")).ok())
+                    .flat_map(|t| t.lines().filter_map(|l| l.trim().parse::<usize>().ok()).collect::<Vec<_>>())
+                    .map(sysinfo::Pid::from)
+                    .collect(),
+            ),
+            Self::Pids(pids) => Some(pids.iter().map(|&p| sysinfo::Pid::from_u32(p)).collect()),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -72,6 +95,8 @@ impl HostCollector {
                     Members::ProcessTree(pid) => vec![format!("pid {pid} and its children")],
                     Members::GeneratorThreads => vec!["self: generator threads".into()],
                     Members::EmbeddedServiceThreads => vec!["self: svc-*/sqlx-* threads".into()],
+                    Members::Cgroups(dirs) => dirs.iter().map(|d| format!("cgroup {}", d.display())).collect(),
+                    Members::Pids(pids) => pids.iter().map(|p| format!("pid {p}")).collect(),
                 },
             })
             .collect()
@@ -105,7 +130,8 @@ fn is_member(system: &System, p: &sysinfo::Process, members: &Members) -> bool {
             }
             false
         }
-        Members::GeneratorThreads | Members::EmbeddedServiceThreads => false,
+        // Pid sets are matched by `Members::pids` before this is asked.
+        Members::Cgroups(_) | Members::Pids(_) | Members::GeneratorThreads | Members::EmbeddedServiceThreads => false,
     }
 }
 
@@ -127,7 +153,9 @@ impl Collector for HostCollector {
         self.system.refresh_cpu_usage();
         out.insert("host.machine_cpu_cores".into(), f64::from(self.system.global_cpu_usage()) / 100.0 * self.cores);
         out.insert("host.load1".into(), System::load_average().one);
-        let wants_processes = self.boxes.iter().any(|b| matches!(b.members, Members::ProcessNames(_) | Members::ProcessTree(_)));
+        let wants_processes = self.boxes.iter().any(|b| {
+            matches!(b.members, Members::ProcessNames(_) | Members::ProcessTree(_) | Members::Cgroups(_) | Members::Pids(_))
+        });
         if wants_processes {
             self.system.refresh_processes_specifics(
                 ProcessesToUpdate::All,
@@ -146,10 +174,15 @@ impl Collector for HostCollector {
                         self.counter(format!("host.cpu_cores.{tier}"), cpu, elapsed_s, &mut out);
                     }
                 }
-                Members::ProcessNames(_) | Members::ProcessTree(_) => {
+                Members::ProcessNames(_) | Members::ProcessTree(_) | Members::Cgroups(_) | Members::Pids(_) => {
                     let (mut cpu_ms, mut rss, mut read, mut written) = (0u64, 0u64, 0u64, 0u64);
-                    for p in self.system.processes().values() {
-                        if is_member(&self.system, p, &spec.members) {
+                    let pids = spec.members.pids();
+                    for (pid, p) in self.system.processes() {
+                        let member = match &pids {
+                            Some(set) => set.contains(pid),
+                            None => is_member(&self.system, p, &spec.members),
+                        };
+                        if member {
                             cpu_ms += p.accumulated_cpu_time();
                             rss += p.memory();
                             let disk = p.disk_usage();

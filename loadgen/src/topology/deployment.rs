@@ -1,0 +1,392 @@
+//! A running topology: bring-up in order, its servers and boxes, and the teardown on
+//! [`Deployment::down`] or drop. What can be done to it while it runs is in `operations.rs`.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use nix::unistd::{geteuid, User};
+use service::config::Profile;
+
+mod operations;
+
+use super::{
+    app::{self, AppInstance, Endpoints, Launch, Role},
+    cgroup::{BoxCgroup, RunCgroups},
+    haproxy::{self, HaProxy},
+    postgres::{self, PgNode, PgSettings},
+    process::RunAs,
+    redis::{self, RedisNode},
+    Binaries, Plan, TopologyError, TopologyOptions,
+};
+
+/// How long a stopped server gets before SIGKILL.
+const GRACE: Duration = Duration::from_secs(5);
+
+/// One box as the profiler and the autoscaler see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BoxInfo {
+    /// `app`, `db`, `db-replica`, `lb`, …
+    pub tier: String,
+    /// `app-2`, `pg-primary`, `redis`, …
+    pub name: String,
+    pub cpus: Option<f64>,
+    pub memory_mib: Option<u64>,
+    /// The box's cgroup in the cpu hierarchy; `None` when running unconfined.
+    pub cgroup: Option<PathBuf>,
+    /// Its processes now (from `cgroup.procs`; the leader alone when unconfined).
+    pub pids: Vec<u32>,
+}
+
+/// A box's cgroup (when confined), CPU quota and memory limit.
+type BoxParts = (Option<BoxCgroup>, Option<f64>, Option<u64>);
+
+/// A server and the box it runs in.
+#[derive(Debug)]
+struct Boxed<T> {
+    tier: &'static str,
+    cgroup: Option<BoxCgroup>,
+    cpus: Option<f64>,
+    memory_mib: Option<u64>,
+    node: T,
+}
+
+/// A running stage. Everything in it stops on [`Deployment::down`] or when it is dropped.
+#[derive(Debug)]
+pub struct Deployment {
+    pub profile: Profile,
+    pub run_id: String,
+    pub run_dir: PathBuf,
+    /// Where to send API traffic: HAProxy's frontend, or the only instance.
+    pub base_url: String,
+    options: TopologyOptions,
+    bins: Binaries,
+    cgroups: RunCgroups,
+    endpoints: Endpoints,
+    client: reqwest::Client,
+    lb: Option<Boxed<HaProxy>>,
+    apps: Vec<AppInstance>,
+    workers: Vec<AppInstance>,
+    redis: Option<Boxed<RedisNode>>,
+    replicas: Vec<Boxed<PgNode>>,
+    standby: Option<Boxed<PgNode>>,
+    primaries: Vec<Boxed<PgNode>>,
+    next_instance: u32,
+    down: bool,
+}
+
+impl Deployment {
+    pub(super) async fn start(profile: Profile, plan: Plan, bins: Binaries, options: TopologyOptions) -> Result<Self, TopologyError> {
+        let run_id = super::new_run_id(&profile.name);
+        let run_dir = options.run_dir.clone();
+        for sub in ["logs", "data"] {
+            std::fs::create_dir_all(run_dir.join(sub)).map_err(|e| TopologyError::io(format!("creating {}", run_dir.join(sub).display()), e))?;
+        }
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| TopologyError::io("building an HTTP client", std::io::Error::other(e)))?;
+        let mut d = Self {
+            cgroups: RunCgroups::create(&run_id),
+            profile,
+            run_id,
+            run_dir,
+            base_url: String::new(),
+            options,
+            bins,
+            endpoints: Endpoints::default(),
+            client,
+            lb: None,
+            apps: Vec::new(),
+            workers: Vec::new(),
+            redis: None,
+            replicas: Vec::new(),
+            standby: None,
+            primaries: Vec::new(),
+            next_instance: 0,
+            down: false,
+        };
+        // From here on an early return drops `d`, which tears down what was started.
+        if plan.db > 0 {
+            d.start_postgres(&plan).await?;
+        }
+        if plan.cache {
+            d.start_redis().await?;
+        }
+        for _ in 0..plan.workers {
+            d.start_instance(Role::Worker).await?;
+        }
+        for &(role, n) in &plan.api {
+            for _ in 0..n {
+                d.start_instance(role).await?;
+            }
+        }
+        if plan.lb {
+            d.start_lb().await?;
+        }
+        d.base_url = match &d.lb {
+            Some(lb) => lb.node.base_url(),
+            None => d.apps.first().and_then(AppInstance::url).unwrap_or_default(),
+        };
+        Ok(d)
+    }
+
+    fn logs(&self) -> PathBuf {
+        self.run_dir.join("logs")
+    }
+
+    /// A new box of `tier`'s size: its cgroup (when confined), CPUs and memory limit.
+    fn make_box(&self, tier: &'static str, name: &str) -> Result<BoxParts, TopologyError> {
+        let spec = super::box_spec(&self.profile, tier);
+        let (cpus, mem) = (spec.and_then(|b| b.cpus), spec.and_then(|b| b.memory_mib));
+        Ok((self.cgroups.create_box(name, cpus, mem)?, cpus, mem))
+    }
+
+    fn pg_settings(&self) -> Result<PgSettings, TopologyError> {
+        let run_as = if geteuid().is_root() {
+            let user = User::from_name("postgres")
+                .ok()
+                .flatten()
+                .ok_or(TopologyError::MissingBinary { program: "the postgres user", package: "postgresql" })?;
+            Some(RunAs { uid: user.uid.as_raw(), gid: user.gid.as_raw() })
+        } else {
+            None
+        };
+        if run_as.is_some() {
+            // The postgres user must be able to reach its directories inside the run directory.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&self.run_dir, std::fs::Permissions::from_mode(0o755))
+                .map_err(|e| TopologyError::io(format!("opening {} to the postgres user", self.run_dir.display()), e))?;
+        }
+        Ok(PgSettings {
+            bin: self.bins.pg_bin.clone().unwrap_or_default(),
+            run_as,
+            synchronous_commit: self.profile.topology.synchronous_commit.as_pg(),
+            shared_buffers_mib: self.profile.topology.pg_shared_buffers_mib,
+        })
+    }
+
+    async fn start_pg_node(&self, settings: &PgSettings, tier: &'static str, name: &str, upstream: Option<u16>) -> Result<Boxed<PgNode>, TopologyError> {
+        let dir = self.run_dir.join("pg").join(name);
+        let logs = self.logs();
+        let (s, n, d) = (settings.clone(), name.to_owned(), dir.clone());
+        // initdb and pg_basebackup take seconds; keep them off the async threads.
+        tokio::task::spawn_blocking(move || match upstream {
+            None => postgres::init_primary(&s, &n, &d, &logs),
+            Some(port) => postgres::base_backup(&s, &n, port, &d, &logs),
+        })
+        .await
+        .map_err(|e| TopologyError::io("joining a setup task", std::io::Error::other(e)))??;
+        let (cgroup, cpus, memory_mib) = self.make_box(tier, name)?;
+        let procs = cgroup.as_ref().map(BoxCgroup::procs_files).unwrap_or_default();
+        let node = postgres::start(settings, name, &dir, super::process::free_port()?, procs, &self.logs()).await?;
+        Ok(Boxed { tier, cgroup, cpus, memory_mib, node })
+    }
+
+    async fn start_postgres(&mut self, plan: &Plan) -> Result<(), TopologyError> {
+        let settings = self.pg_settings()?;
+        for i in 0..plan.db {
+            let name = if plan.db > 1 { format!("pg-shard-{i}") } else { "pg-primary".to_owned() };
+            let node = self.start_pg_node(&settings, "db", &name, None).await?;
+            postgres::create_database(&node.node).await?;
+            self.primaries.push(node);
+        }
+        let primary_port = self.primaries[0].node.port;
+        let mut followers = Vec::new();
+        if plan.standby {
+            self.standby = Some(self.start_pg_node(&settings, "db-standby", "pg-standby", Some(primary_port)).await?);
+            followers.push("pg-standby".to_owned());
+        }
+        for i in 1..=plan.replicas {
+            let name = format!("pg-replica-{i}");
+            let node = self.start_pg_node(&settings, "db-replica", &name, Some(primary_port)).await?;
+            self.replicas.push(node);
+            followers.push(name);
+        }
+        postgres::verify_streaming(&self.primaries[0].node, &followers).await?;
+        if self.profile.topology.synchronous_standby {
+            postgres::make_synchronous(&self.primaries[0].node, "pg-standby").await?;
+        }
+        self.set_pg_endpoints();
+        Ok(())
+    }
+
+    fn set_pg_endpoints(&mut self) {
+        self.endpoints.primary_url = self.primaries.first().map(|p| p.node.url());
+        self.endpoints.replica_urls = self.replicas.iter().map(|r| r.node.url()).collect();
+        self.endpoints.shard_urls = if self.primaries.len() > 1 { self.primaries.iter().map(|p| p.node.url()).collect() } else { Vec::new() };
+    }
+
+    async fn start_redis(&mut self) -> Result<(), TopologyError> {
+        let (cgroup, cpus, memory_mib) = self.make_box("cache", "redis")?;
+        let procs = cgroup.as_ref().map(BoxCgroup::procs_files).unwrap_or_default();
+        let bin = self.bins.redis.clone().unwrap_or_default();
+        let node = redis::start(&bin, &self.run_dir.join("redis"), procs, &self.logs(), memory_mib).await?;
+        self.endpoints.redis_url = Some(node.url());
+        self.redis = Some(Boxed { tier: "cache", cgroup, cpus, memory_mib, node });
+        Ok(())
+    }
+
+    /// Starts one instance of `role` in a new box; returns its name.
+    async fn start_instance(&mut self, role: Role) -> Result<String, TopologyError> {
+        self.next_instance += 1;
+        let name = format!("{}-{}", role.tier(), self.next_instance);
+        let (cgroup, cpus, memory_mib) = self.make_box(role.tier(), &name)?;
+        let launch = Launch {
+            exe: &self.options.exe,
+            stage: &self.profile,
+            endpoints: &self.endpoints,
+            data_dir: &self.run_dir.join("data"),
+            logs: &self.logs(),
+            worker_fleet: super::box_spec(&self.profile, "worker").is_some_and(|b| b.count > 0),
+            client: &self.client,
+        };
+        let started = app::start(&launch, &name, role, cgroup.clone(), cpus, memory_mib).await;
+        let instance = match started {
+            Ok(i) => i,
+            Err(e) => {
+                if let Some(cg) = cgroup {
+                    cg.remove();
+                }
+                return Err(e);
+            }
+        };
+        if role == Role::Worker { self.workers.push(instance) } else { self.apps.push(instance) }
+        Ok(name)
+    }
+
+    async fn start_lb(&mut self) -> Result<(), TopologyError> {
+        let split = self.profile.topology.split_read_write;
+        let backends: &[Role] = if split { &[Role::ApiRead, Role::ApiWrite] } else { &[Role::Api] };
+        let pools: Vec<(String, Vec<(String, u16)>)> = backends
+            .iter()
+            .map(|&role| {
+                let servers = self.apps.iter().filter(|a| a.role == role).filter_map(|a| Some((a.name.clone(), a.port?))).collect();
+                (role.tier().to_owned(), servers)
+            })
+            .collect();
+        let (cgroup, cpus, memory_mib) = self.make_box("lb", "haproxy")?;
+        let procs = cgroup.as_ref().map(BoxCgroup::procs_files).unwrap_or_default();
+        let bin = self.bins.haproxy.clone().unwrap_or_default();
+        let node = haproxy::start(&bin, &self.run_dir.join("lb"), &pools, split, procs, &self.logs()).await?;
+        self.lb = Some(Boxed { tier: "lb", cgroup, cpus, memory_mib, node });
+        Ok(())
+    }
+
+    /// Every box with its processes now (for the profiler's host collector and the
+    /// autoscaler's CPU readings).
+    pub fn boxes(&self) -> Vec<BoxInfo> {
+        fn info<T>(b: &Boxed<T>, name: &str, leader: u32) -> BoxInfo {
+            BoxInfo {
+                tier: b.tier.to_owned(),
+                name: name.to_owned(),
+                cpus: b.cpus,
+                memory_mib: b.memory_mib,
+                cgroup: b.cgroup.as_ref().map(|c| c.dirs[0].clone()),
+                pids: b.cgroup.as_ref().map_or_else(|| vec![leader], BoxCgroup::pids),
+            }
+        }
+        let mut out = Vec::new();
+        out.extend(self.lb.iter().map(|b| info(b, "haproxy", b.node.process.pid())));
+        for i in self.apps.iter().chain(&self.workers) {
+            out.push(BoxInfo {
+                tier: i.role.tier().to_owned(),
+                name: i.name.clone(),
+                cpus: i.cpus,
+                memory_mib: i.memory_mib,
+                cgroup: i.cgroup.as_ref().map(|c| c.dirs[0].clone()),
+                pids: i.cgroup.as_ref().map_or_else(|| vec![i.process.pid()], BoxCgroup::pids),
+            });
+        }
+        out.extend(self.redis.iter().map(|b| info(b, "redis", b.node.process.pid())));
+        for b in self.primaries.iter().chain(&self.standby).chain(&self.replicas) {
+            out.push(info(b, &b.node.name, b.node.process.pid()));
+        }
+        out
+    }
+
+    /// The run's cgroup directory in the cpu hierarchy (`None` when unconfined).
+    pub fn cgroup_dir(&self) -> Option<&Path> {
+        self.cgroups.run_dir()
+    }
+
+    /// The run's cgroup directories, one per hierarchy (empty when unconfined).
+    pub fn cgroup_dirs(&self) -> Vec<PathBuf> {
+        self.cgroups.run_dirs().to_vec()
+    }
+
+    /// The load balancer, when the stage has one.
+    pub fn haproxy(&self) -> Option<&HaProxy> {
+        self.lb.as_ref().map(|b| &b.node)
+    }
+
+    /// The stage's profile with the private servers' URLs filled in (what the profiler's
+    /// PostgreSQL and Redis collectors connect to).
+    pub fn effective_profile(&self) -> Profile {
+        app::instance_profile(&self.profile, &self.endpoints, &self.run_dir.join("data"), 0, self.workers.is_empty())
+    }
+
+    /// URLs of the service's databases and Redis.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    /// PostgreSQL clusters: primaries (shards), standby, replicas.
+    pub fn pg_nodes(&self) -> impl Iterator<Item = &PgNode> {
+        self.primaries.iter().chain(&self.standby).chain(&self.replicas).map(|b| &b.node)
+    }
+
+    /// Names of the running API instances (all pools).
+    pub fn app_instances(&self) -> Vec<String> {
+        self.apps.iter().map(|a| a.name.clone()).collect()
+    }
+
+    /// Stops everything (load balancer, instances, Redis, replicas, standby, primaries, in
+    /// that order), removes the boxes' cgroups and, unless asked to keep it, the run
+    /// directory. Blocks for up to a few seconds per server; idempotent.
+    pub fn down(&mut self) {
+        if self.down {
+            return;
+        }
+        self.down = true;
+        if let Some(mut lb) = self.lb.take() {
+            lb.node.process.stop(GRACE);
+            remove_box(&lb.cgroup);
+        }
+        for mut i in self.apps.drain(..).chain(self.workers.drain(..)) {
+            i.process.stop(GRACE);
+            remove_box(&i.cgroup);
+        }
+        if let Some(mut r) = self.redis.take() {
+            r.node.process.stop(GRACE);
+            remove_box(&r.cgroup);
+        }
+        let pg: Vec<Boxed<PgNode>> = self.replicas.drain(..).chain(self.standby.take()).chain(self.primaries.drain(..)).collect();
+        for mut b in pg {
+            b.node.process.stop(Duration::from_secs(15));
+            remove_box(&b.cgroup);
+        }
+        self.cgroups.remove();
+        if !self.options.keep_run_dir {
+            let _ = std::fs::remove_dir_all(&self.run_dir);
+        }
+    }
+}
+
+fn remove_box(cgroup: &Option<BoxCgroup>) {
+    if let Some(cg) = cgroup {
+        cg.remove();
+    }
+}
+
+fn extract(list: &mut Vec<AppInstance>, name: &str) -> Option<AppInstance> {
+    let i = list.iter().position(|a| a.name == name)?;
+    Some(list.remove(i))
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        self.down();
+    }
+}

@@ -1,0 +1,209 @@
+//! The topology launcher: brings a profile's scaling stage up on this machine as real servers
+//! — PostgreSQL primary, standby, streaming read replicas or shards; Redis; HAProxy over N
+//! service instances; a worker fleet — each box a cgroup with the profile's CPU quota and
+//! memory limit, all on loopback ports in one run directory; and tears it all down again.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), loadgen::topology::TopologyError> {
+//! use loadgen::topology::{Topology, TopologyOptions};
+//! let profile = service::config::Profile::load("profiles/users-plus-plus.toml".as_ref())?;
+//! let mut d = Topology::up(profile, TopologyOptions::new("/tmp/run-1")?).await?;
+//! println!("{}", d.base_url);            // HAProxy's frontend (or the only instance)
+//! let name = d.add_app_instance().await?;  // one more app box behind the load balancer
+//! d.remove_app_instance(&name).await?;
+//! for b in d.boxes() { println!("{} {} {:?} {:?}", b.tier, b.name, b.pids, b.cgroup); }
+//! d.down();                                // also done on drop
+//! # Ok(()) }
+//! ```
+//!
+//! Bring-up order: binaries are located first (a missing one is one message naming its
+//! Debian package, before anything starts), then PostgreSQL, Redis, workers, API instances
+//! and HAProxy. The [`Deployment`] under construction owns everything started so far, so a
+//! failed start drops it and tears the partial bring-up down.
+
+pub mod app;
+pub mod cgroup;
+mod deployment;
+pub mod haproxy;
+pub mod postgres;
+pub mod process;
+pub mod redis;
+
+use std::{
+    path::{Path, PathBuf},
+    sync::atomic::{AtomicU32, Ordering},
+    time::Duration,
+};
+
+use service::config::{BoxSpec, CacheConfig, ConfigError, DatabaseConfig, Profile, QueueKind};
+
+pub use deployment::{BoxInfo, Deployment};
+
+/// Why a topology could not be brought up or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum TopologyError {
+    #[error("{program} is not installed: install the Debian package `{package}` (apt-get install -y {package})")]
+    MissingBinary { program: &'static str, package: &'static str },
+    #[error(transparent)]
+    Profile(#[from] ConfigError),
+    #[error("profile {profile}: {reason}")]
+    Unsupported { profile: String, reason: String },
+    #[error("{action}: {source}")]
+    Io { action: String, source: std::io::Error },
+    #[error("{what} (log {log}):\n{tail}")]
+    Start { what: String, log: PathBuf, tail: String },
+    #[error("timed out after {after:?} waiting for {what} (log {log})")]
+    Timeout { what: String, after: Duration, log: PathBuf },
+    #[error("PostgreSQL {what}: {message}")]
+    Postgres { what: String, message: String },
+    #[error("Redis: {0}")]
+    Redis(String),
+    #[error("HAProxy `{command}`: {reply}")]
+    HaProxy { command: String, reply: String },
+}
+
+impl TopologyError {
+    pub(crate) fn io(action: impl Into<String>, source: std::io::Error) -> Self {
+        Self::Io { action: action.into(), source }
+    }
+
+    /// True when a server program is missing (tests skip on it outside CI).
+    pub fn is_missing_binary(&self) -> bool {
+        matches!(self, Self::MissingBinary { .. })
+    }
+}
+
+/// Where and how to bring a topology up.
+#[derive(Debug, Clone)]
+pub struct TopologyOptions {
+    /// Logs, data, generated configs. Created if missing.
+    pub run_dir: PathBuf,
+    /// Keep the run directory after teardown (logs to read); else it is removed.
+    pub keep_run_dir: bool,
+    /// Executable with the hidden `serve-internal` subcommand (the `loadgen` binary).
+    pub exe: PathBuf,
+}
+
+impl TopologyOptions {
+    /// Options for `run_dir`, running service instances from the current executable and
+    /// keeping the run directory.
+    pub fn new(run_dir: impl Into<PathBuf>) -> Result<Self, TopologyError> {
+        let exe = std::env::current_exe().map_err(|e| TopologyError::io("locating the loadgen executable", e))?;
+        Ok(Self { run_dir: run_dir.into(), keep_run_dir: true, exe })
+    }
+}
+
+/// Entry point: [`Topology::up`].
+#[derive(Debug)]
+pub struct Topology;
+
+impl Topology {
+    /// Loads `profiles_dir/<name>.toml` and brings it up.
+    pub async fn up_named(name: &str, profiles_dir: &Path, options: TopologyOptions) -> Result<Deployment, TopologyError> {
+        let profile = Profile::load(&profile_path(name, profiles_dir))?;
+        Self::up(profile, options).await
+    }
+
+    /// Brings `profile` up; returns when every server is ready, replicas are streaming and
+    /// every instance answers `/healthz` through the load balancer.
+    pub async fn up(profile: Profile, options: TopologyOptions) -> Result<Deployment, TopologyError> {
+        let plan = Plan::of(&profile)?;
+        let bins = Binaries::locate(&plan)?;
+        Deployment::start(profile, plan, bins, options).await
+    }
+}
+
+/// The counts a profile asks for, checked against its backends.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub db: u32,
+    pub standby: bool,
+    pub replicas: u32,
+    pub cache: bool,
+    pub lb: bool,
+    pub api: Vec<(app::Role, u32)>,
+    pub workers: u32,
+}
+
+impl Plan {
+    fn of(p: &Profile) -> Result<Self, TopologyError> {
+        let count = |tier: &str| p.boxes.iter().filter(|b| b.tier == tier).map(|b| b.count).sum::<u32>();
+        let unsupported = |reason: &str| Err(TopologyError::Unsupported { profile: p.name.clone(), reason: reason.to_owned() });
+        let api = if p.topology.split_read_write {
+            vec![(app::Role::ApiRead, count("app-read")), (app::Role::ApiWrite, count("app-write"))]
+        } else {
+            vec![(app::Role::Api, count("app").max(1))]
+        };
+        let plan = Self {
+            db: count("db"),
+            standby: count("db-standby") > 0,
+            replicas: count("db-replica"),
+            cache: count("cache") > 0,
+            lb: count("lb") > 0,
+            api,
+            workers: count("worker"),
+        };
+        let postgres = matches!(p.service.database, DatabaseConfig::Postgres(_));
+        let redis = matches!(p.service.cache, CacheConfig::Redis(_)) || p.service.queue.kind == QueueKind::RedisStreams;
+        if postgres != (plan.db > 0) {
+            return unsupported("the database is PostgreSQL exactly when there is a `db` box");
+        }
+        if redis != plan.cache {
+            return unsupported("a Redis cache or Redis Streams queue needs a `cache` box, and a `cache` box needs one of them");
+        }
+        if plan.db > 1 && p.service.queue.kind == QueueKind::RedisStreams {
+            return unsupported("the service does not support Redis Streams with a sharded database; use the table queue");
+        }
+        if !plan.lb && plan.api.iter().map(|(_, n)| n).sum::<u32>() > 1 {
+            return unsupported("several API instances need an `lb` box in front of them");
+        }
+        if plan.workers == 0 && !p.service.worker.in_process {
+            return unsupported("service.worker.in_process = false needs `worker` boxes");
+        }
+        Ok(plan)
+    }
+}
+
+/// The server programs a plan needs.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Binaries {
+    pub pg_bin: Option<PathBuf>,
+    pub redis: Option<PathBuf>,
+    pub haproxy: Option<PathBuf>,
+}
+
+impl Binaries {
+    fn locate(plan: &Plan) -> Result<Self, TopologyError> {
+        Ok(Self {
+            pg_bin: (plan.db > 0).then(postgres::find_bin).transpose()?,
+            redis: plan.cache.then(redis::find_bin).transpose()?,
+            haproxy: plan.lb.then(haproxy::find_bin).transpose()?,
+        })
+    }
+}
+
+/// `program` on `PATH` or in the sbin directories (HAProxy installs into /usr/sbin, which
+/// is not on every user's PATH).
+pub(crate) fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/usr/local/sbin", "/sbin", "/usr/bin", "/usr/local/bin"].map(PathBuf::from))
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
+/// `profiles_dir/<name>.toml`, or `name` itself when it is a path to a `.toml` file.
+pub fn profile_path(name: &str, profiles_dir: &Path) -> PathBuf {
+    if name.ends_with(".toml") { PathBuf::from(name) } else { profiles_dir.join(format!("{name}.toml")) }
+}
+
+/// A run id unique across processes and parallel topologies of one process.
+pub fn new_run_id(profile: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!("{profile}-{}-{}-{:04x}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed), rand::random::<u16>())
+}
+
+/// The box spec of `tier` (the first, if several entries name it).
+pub(crate) fn box_spec<'a>(profile: &'a Profile, tier: &str) -> Option<&'a BoxSpec> {
+    profile.boxes.iter().find(|b| b.tier == tier)
+}
