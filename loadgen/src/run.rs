@@ -185,6 +185,7 @@ async fn drive(
             target.kind == "embedded",
             profile.as_ref(),
             launched.as_deref(),
+            target.deployment.as_ref().and_then(|d| d.haproxy()).map(|lb| format!("http://127.0.0.1:{}/stats;csv", lb.stats_port)),
             bound,
         );
         Some(session.await)

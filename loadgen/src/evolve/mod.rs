@@ -129,9 +129,10 @@ fn step_result(s: &Summary, rate: f64, report: String) -> StepResult {
     }
 }
 
-/// Where a stage's steps send their load.
+/// Where a stage's steps send their load: the embedded service for `single-box`, the stage
+/// brought up on real servers by the topology launcher for the others.
 fn target_for(profile: &str, options: &EvolveOptions) -> TargetChoice {
-    TargetChoice::Embedded { profile: profile.into(), profiles_dir: options.profiles_dir.clone() }
+    TargetChoice::for_profile(profile.into(), options.profiles_dir.clone(), false)
 }
 
 /// Runs one stage's capacity search; returns the stage and the summary the verdict came from.

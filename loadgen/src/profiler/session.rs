@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     analysis,
     collect::{
+        haproxy::HaproxyCollector,
         host::{BoxSpec, HostCollector, Members},
         postgres::PostgresCollector,
         redis::RedisCollector,
@@ -44,6 +45,7 @@ impl ProfilerSession {
         embedded: bool,
         profile: Option<&Profile>,
         launched: Option<&[crate::topology::BoxInfo]>,
+        haproxy_stats_url: Option<String>,
         max_seconds: u64,
     ) -> Self {
         let mut boxes = vec![BoxSpec { tier: "generator".into(), members: Members::GeneratorThreads, cpu_quota: None }];
@@ -53,7 +55,7 @@ impl ProfilerSession {
         if let Some(launched) = launched {
             boxes.extend(tier_boxes(launched));
         }
-        let mut collectors: Vec<Box<dyn Collector>> = vec![Box::new(ServiceCollector::new(client, vec![base_url.to_owned()]))];
+        let mut collectors: Vec<Box<dyn Collector>> = vec![Box::new(ServiceCollector::new(client.clone(), vec![base_url.to_owned()]))];
         if let Some(p) = profile {
             let quota = |tier: &str| p.boxes.iter().find(|b| b.tier == tier).and_then(|b| b.cpus);
             if let DatabaseConfig::Postgres(pg) = &p.service.database {
@@ -77,6 +79,9 @@ impl ProfilerSession {
                 }
                 collectors.push(Box::new(RedisCollector::new(url)));
             }
+        }
+        if let Some(url) = haproxy_stats_url {
+            collectors.push(Box::new(HaproxyCollector::new(client.clone(), url)));
         }
         let host = HostCollector::new(boxes);
         let box_infos = host.box_infos();
