@@ -216,9 +216,14 @@ pub async fn evolve(options: EvolveOptions) -> Result<EvolveReport, EvolveError>
         let met = stage.sustainable_rate.is_some_and(|r| r >= options.target_rate);
         let next = stage.next_profile.clone().filter(|n| n != &profile && !stages.iter().any(|s| &s.profile == n));
         let bottleneck = stage.bottleneck.clone();
+        let never_failed = stage.steps.iter().all(|s| s.passed);
+        let reached = stage.sustainable_rate.unwrap_or(0.0);
         stages.push(stage);
         if met {
             break format!("{profile} sustains the target rate of {:.0} req/s", options.target_rate);
+        }
+        if never_failed && bottleneck == "none" {
+            break format!("{profile} held every step up to {reached:.0} req/s and the search's steps ran out before its SLO broke: raise --max-steps or --start-rate to find its limit");
         }
         match next {
             Some(n) if options.profiles_dir.join(format!("{n}.toml")).is_file() => profile = n,
