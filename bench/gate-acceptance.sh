@@ -7,11 +7,12 @@
 #   usage: bench/gate-acceptance.sh [runs=20] [pairs=6] [aa_pairs=20]
 # PROFILE=release for a release build; the default is the dev build CI uses (dependencies
 # at opt-level 2, the workspace's crates unoptimised), which is what .ci/run gates.
+# SKIP_BUILD=1 uses the binary already built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-20}; pairs=${2:-6}; aa_pairs=${3:-20}
 profile=${PROFILE:-dev}
-cargo build -q --profile "$profile" -p loadgen
+[ -n "${SKIP_BUILD:-}" ] || cargo build -q --profile "$profile" -p loadgen
 lg=target/$([ "$profile" = dev ] && echo debug || echo "$profile")/loadgen
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

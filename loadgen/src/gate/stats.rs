@@ -190,7 +190,7 @@ mod tests {
         let trials = 300;
         for (true_median, sigma) in [(1.0_f64, 0.1_f64), (1.7, 0.3)] {
             let dist = LogNormal::new(true_median.ln(), sigma).unwrap();
-            let mut rng = StdRng::seed_from_u64(42);
+            let mut rng = StdRng::seed_from_u64(42 + (sigma * 100.0) as u64);
             let covered = (0..trials)
                 .filter(|&t| {
                     let ratios: Vec<f64> = (0..25).map(|_| dist.sample(&mut rng)).collect();
@@ -199,6 +199,7 @@ mod tests {
                 })
                 .count();
             let share = covered as f64 / trials as f64;
+            eprintln!("95% bootstrap interval: coverage {share:.3} over {trials} trials (median {true_median}, sigma {sigma})");
             assert!((0.90..=0.99).contains(&share), "coverage {share} for median {true_median}, sigma {sigma}");
         }
     }
