@@ -49,7 +49,11 @@ pub fn decide(run: &RunSeries, tiers: &[TierAnalysis], knee: Option<Knee>, facts
     // ...but only when the generator had users to spare by Little's law at the unloaded
     // latency; otherwise too few users (the generator's concurrency) were the limit.
     let peak_offered = run.offered.iter().copied().fold(0.0, f64::max);
-    let users_ample = facts.users as f64 >= 4.0 * peak_offered * facts.baseline_latency_s;
+    // When the target was saturated from the first second (a constant-rate step past its
+    // capacity) no second shows the unloaded latency; dozens of users all held while the
+    // generator's CPU idles are then the target's doing too.
+    let generator_idle = generator.is_some_and(|g| g.figures.utilization_p95 < 0.5);
+    let users_ample = facts.users as f64 >= 4.0 * peak_offered * facts.baseline_latency_s || (facts.users >= 32 && generator_idle);
     let waiting_on_target = facts.generator_overloaded && !cpu_bound && service_saturated && users_ample;
     if (facts.generator_overloaded || cpu_bound) && !waiting_on_target {
         let mut evidence: Vec<Evidence> = generator.map(|g| g.evidence.clone()).unwrap_or_default();
