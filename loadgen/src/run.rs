@@ -172,12 +172,20 @@ async fn drive(
     let profile_path = options.target.profile_path();
     let profile_text = profile_path.as_ref().and_then(|p| std::fs::read_to_string(p).ok());
     // A launched stage's servers are its own, so the profiler reads the URLs it filled in.
-    let profile = match &target.deployment {
-        Some(d) => Some(d.effective_profile()),
+    let launched_view = match &target.deployment {
+        Some(d) => {
+            let d = d.lock().await;
+            let lb = d.haproxy().map(|lb| format!("http://127.0.0.1:{}/stats;csv", lb.stats_port));
+            Some((d.effective_profile(), d.boxes(), lb, d.profile.topology.autoscaling.clone()))
+        }
+        None => None,
+    };
+    let profile = match &launched_view {
+        Some((p, ..)) => Some(p.clone()),
         None => profile_path.as_ref().and_then(|p| service::config::Profile::load(p).ok()),
     };
     let bound = (scenario.warmup + scenario.duration).as_secs() + 30;
-    let launched = target.deployment.as_ref().map(crate::topology::Deployment::boxes);
+    let launched = launched_view.as_ref().map(|(_, boxes, ..)| boxes.clone());
     let profiler = if options.profile {
         let session = crate::profiler::session::ProfilerSession::start(
             client.clone(),
@@ -185,7 +193,7 @@ async fn drive(
             target.kind == "embedded",
             profile.as_ref(),
             launched.as_deref(),
-            target.deployment.as_ref().and_then(|d| d.haproxy()).map(|lb| format!("http://127.0.0.1:{}/stats;csv", lb.stats_port)),
+            launched_view.as_ref().and_then(|(_, _, lb, _)| lb.clone()),
             bound,
         );
         Some(session.await)
@@ -197,7 +205,15 @@ async fn drive(
     let settings = AttackSettings { users, goose_report: goose_report.clone() };
     let cpu_before = crate::cpu::generator_cpu();
     let attack_started = tokio::time::Instant::now();
+    let autoscaler = match (&target.deployment, launched_view.as_ref().and_then(|(.., a)| a.clone())) {
+        (Some(d), Some(policy)) => Some(crate::autoscale::start(d.clone(), &policy, Duration::from_secs(bound))),
+        _ => None,
+    };
     let attacked = attack::run(context, &settings).await;
+    let fleet = match autoscaler {
+        Some(a) => Some(a.finish().await),
+        None => None,
+    };
     let cpu_after = crate::cpu::generator_cpu();
     let finished = tokio::time::Instant::now();
     stop.cancel();
@@ -245,6 +261,12 @@ async fn drive(
         }
         None => crate::profiler::Timeline::default(),
     };
+    let mut timeline = timeline;
+    if let Some(fleet) = &fleet {
+        crate::autoscale::add_to_timeline(&mut timeline, fleet, measured_start);
+        let text = serde_json::to_string_pretty(&fleet.history).map_err(std::io::Error::other).map_err(report_error)?;
+        std::fs::write(dir.join(crate::autoscale::FLEET_FILE), text).map_err(report_error)?;
+    }
     crate::profiler::session::write_timeline(dir, &timeline).map_err(report_error)?;
     std::fs::write(dir.join(crate::html::SCENARIO_FILE), &scenario.source_text).map_err(report_error)?;
     if let Some(text) = &profile_text {

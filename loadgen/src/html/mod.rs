@@ -54,8 +54,10 @@ fn chart_list(summary: &Summary, timeline: &Timeline, verdict: Option<&Verdict>)
         ("saturation", "Saturation: pools and queue", charts::saturation::draw_saturation(timeline)),
         ("cache", "Cache hit ratio", charts::cache::draw_cache(timeline)),
     ];
+    let fleet = charts::fleet::draw_fleet(timeline).map(|svg| ("fleet", "Autoscaling: instances over time", svg));
     drawn
         .into_iter()
+        .chain(fleet)
         .map(|(id, title, svg)| {
             // One chart failing must not cost the whole report: say so in its place.
             let svg = svg.unwrap_or_else(|e| {

@@ -75,8 +75,9 @@ pub struct RunningTarget {
     pub kind: &'static str,
     pub profile: Option<String>,
     embedded: Option<embedded::EmbeddedService>,
-    /// The stage on real servers (its boxes feed the profiler).
-    pub deployment: Option<crate::topology::Deployment>,
+    /// The stage on real servers (its boxes feed the profiler; the autoscaler adds and
+    /// removes its instances while the run goes on, hence the lock).
+    pub deployment: Option<std::sync::Arc<tokio::sync::Mutex<crate::topology::Deployment>>>,
 }
 
 /// How long a target gets to answer `/healthz`.
@@ -108,7 +109,7 @@ impl RunningTarget {
                 options.keep_run_dir = false;
                 let deployment = crate::topology::Topology::up(loaded, options).await?;
                 let base_url = deployment.base_url.clone();
-                Ok(Self { base_url, kind: "topology", profile: Some(profile.clone()), embedded: None, deployment: Some(deployment) })
+                Ok(Self { base_url, kind: "topology", profile: Some(profile.clone()), embedded: None, deployment: Some(std::sync::Arc::new(tokio::sync::Mutex::new(deployment))) })
             }
         }
     }
@@ -118,7 +119,15 @@ impl RunningTarget {
         if let Some(service) = self.embedded {
             service.stop().await;
         }
-        if let Some(mut deployment) = self.deployment {
+        if let Some(deployment) = self.deployment {
+            let mut deployment = match std::sync::Arc::try_unwrap(deployment) {
+                Ok(owned) => owned.into_inner(),
+                // Still shared (an autoscaler that did not stop): take it down through the lock.
+                Err(shared) => {
+                    shared.lock().await.down();
+                    return;
+                }
+            };
             let _ = tokio::task::spawn_blocking(move || deployment.down()).await;
         }
     }

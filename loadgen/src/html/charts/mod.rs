@@ -19,6 +19,7 @@ use crate::profiler::Timeline;
 pub mod cache;
 pub mod cpu;
 pub mod errors;
+pub mod fleet;
 pub mod latency;
 pub mod rate;
 pub mod saturation;
