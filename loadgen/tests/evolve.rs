@@ -80,7 +80,7 @@ fn the_loop_visits_three_stages_on_real_servers() {
 
     let reports = dir.path().join("reports");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
-        .args(["evolve", "--scenario", "smoke", "--step", "3s", "--start-rate", "100", "--target-rate", "100000", "--max-steps", "4", "--max-stages", "3", "--run-id", "e"])
+        .args(["evolve", "--scenario", "smoke", "--step", "3s", "--start-rate", "200", "--target-rate", "100000", "--max-steps", "6", "--max-stages", "3", "--run-id", "e"])
         .arg("--scenarios-dir")
         .arg(checkout("scenarios"))
         .arg("--profiles-dir")
