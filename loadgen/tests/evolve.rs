@@ -45,7 +45,8 @@ async fn a_target_the_first_stage_holds_ends_the_loop_there() {
     assert!(report.dir.join(&stage.steps[0].report).join("index.html").is_file());
     assert!(report.dir.join("index.html").is_file());
     let saved: loadgen::evolve::EvolveSummary = serde_json::from_str(&std::fs::read_to_string(report.dir.join("evolve.json")).unwrap()).unwrap();
-    assert_eq!(&saved, s);
+    // Compared as JSON: what was written is what the loop returned.
+    assert_eq!(serde_json::to_value(&saved).unwrap(), serde_json::to_value(s).unwrap());
     let projection = s.projection.as_ref().expect("a projection from the measured demands");
     assert!(projection.tiers.iter().any(|t| t.tier == "app" && t.instances >= 1), "{projection:?}");
 }
@@ -54,6 +55,8 @@ async fn a_target_the_first_stage_holds_ends_the_loop_there() {
 /// it must visit at least three stages, each move driven by a named service bottleneck.
 #[test]
 fn the_loop_visits_three_stages_on_real_servers() {
+    // Not beside the other test of this file: both load the same two cores.
+    let _serial = common::SERIAL.blocking_lock();
     let needs = ["haproxy", "redis-server"];
     let present = needs.iter().all(|p| std::process::Command::new("sh").args(["-c", &format!("command -v {p} || test -x /usr/sbin/{p}")]).output().is_ok_and(|o| o.status.success()))
         && std::fs::read_dir("/usr/lib/postgresql").is_ok();

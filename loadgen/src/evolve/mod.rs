@@ -153,7 +153,14 @@ async fn run_stage(profile: &str, options: &EvolveOptions, dir: &std::path::Path
             users: None,
             profile: true,
         };
-        let report = crate::run(run).await.map_err(|e| stage_error(format!("{e:#}")))?;
+        // A stage that fails to come up once (a port taken, a slow socket) gets one more try.
+        let report = match crate::run(run.clone()).await {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("evolve: {profile} at {rate:.0} req/s could not run ({e:#}); trying once more");
+                crate::run(run).await.map_err(|e| stage_error(format!("{e:#}")))?
+            }
+        };
         let step = step_result(&report.summary, rate, format!("{profile}/{run_id}"));
         eprintln!(
             "evolve: {profile} at {rate:.0} req/s: achieved {:.0}, p99 {:.1} ms, {}",
@@ -212,7 +219,12 @@ pub async fn evolve(options: EvolveOptions) -> Result<EvolveReport, EvolveError>
         if stages.len() >= options.max_stages {
             break format!("stopped after {} stages (--max-stages)", options.max_stages);
         }
-        let stage = run_stage(&profile, &options, &dir).await?;
+        let stage = match run_stage(&profile, &options, &dir).await {
+            Ok(stage) => stage,
+            // What was measured so far still makes a report.
+            Err(e) if !stages.is_empty() => break format!("stopped: {e}"),
+            Err(e) => return Err(e),
+        };
         let met = stage.sustainable_rate.is_some_and(|r| r >= options.target_rate);
         let next = stage.next_profile.clone().filter(|n| n != &profile && !stages.iter().any(|s| &s.profile == n));
         let bottleneck = stage.bottleneck.clone();

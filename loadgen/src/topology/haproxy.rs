@@ -194,7 +194,13 @@ impl HaProxy {
     pub async fn wait_status(&self, backend: &str, name: &str, status: &str, timeout: Duration) -> Result<(), TopologyError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let now = self.stats()?;
+            // The admin socket appears a moment after HAProxy starts: until the deadline a
+            // failed `show stat` means "not yet", not an error.
+            let now = match self.stats() {
+                Ok(now) => now,
+                Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
+                Err(_) => Vec::new(),
+            };
             let current = now.iter().find(|s| s.backend == backend && s.server == name).map(|s| s.status.clone());
             if current.as_deref().is_some_and(|c| c.starts_with(status)) {
                 return Ok(());
