@@ -37,6 +37,11 @@ pub struct BoxInfo {
     pub cgroup: Option<PathBuf>,
     /// Its processes now (from `cgroup.procs`; the leader alone when unconfined).
     pub pids: Vec<u32>,
+    /// CPU seconds used so far, exact from the cgroup's accounting (`None` when unconfined):
+    /// the difference of two readings over their interval is the box's CPU use in cores.
+    pub cpu_seconds: Option<f64>,
+    /// The file `cpu_seconds` is read from (`cpuacct.usage` in ns, or v2 `cpu.stat`).
+    pub cpu_usage_file: Option<PathBuf>,
 }
 
 /// A box's cgroup (when confined), CPU quota and memory limit.
@@ -285,6 +290,8 @@ impl Deployment {
                 memory_mib: b.memory_mib,
                 cgroup: b.cgroup.as_ref().map(|c| c.dirs[0].clone()),
                 pids: b.cgroup.as_ref().map_or_else(|| vec![leader], BoxCgroup::pids),
+                cpu_seconds: b.cgroup.as_ref().and_then(BoxCgroup::cpu_seconds),
+                cpu_usage_file: b.cgroup.as_ref().and_then(|c| c.usage_file.clone()),
             }
         }
         let mut out = Vec::new();
@@ -297,6 +304,8 @@ impl Deployment {
                 memory_mib: i.memory_mib,
                 cgroup: i.cgroup.as_ref().map(|c| c.dirs[0].clone()),
                 pids: i.cgroup.as_ref().map_or_else(|| vec![i.process.pid()], BoxCgroup::pids),
+                cpu_seconds: i.cgroup.as_ref().and_then(BoxCgroup::cpu_seconds),
+                cpu_usage_file: i.cgroup.as_ref().and_then(|c| c.usage_file.clone()),
             });
         }
         out.extend(self.redis.iter().map(|b| info(b, "redis", b.node.process.pid())));
