@@ -192,6 +192,13 @@ pub(crate) fn which(program: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// Whether a server failed because its port was taken between our pick and its bind (the
+/// picked port is free when picked, but anything may bind it a moment later); the launcher
+/// then starts it again on another port.
+pub(crate) fn port_clash(e: &TopologyError) -> bool {
+    matches!(e, TopologyError::Start { tail, .. } if tail.contains("already in use"))
+}
+
 /// `profiles_dir/<name>.toml`, or `name` itself when it is a path to a `.toml` file.
 pub fn profile_path(name: &str, profiles_dir: &Path) -> PathBuf {
     if name.ends_with(".toml") { PathBuf::from(name) } else { profiles_dir.join(format!("{name}.toml")) }
