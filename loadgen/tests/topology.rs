@@ -103,6 +103,8 @@ fn boxes_are_confined(d: &Deployment) {
     for b in d.boxes() {
         let cg = b.cgroup.as_ref().unwrap_or_else(|| panic!("box {} has no cgroup", b.name));
         assert!(!b.pids.is_empty(), "box {} has no process", b.name);
+        // Every box has started a server, which costs CPU time the cgroup accounted.
+        assert!(b.cpu_seconds.is_some_and(|s| s > 0.0), "box {}: CPU seconds {:?}", b.name, b.cpu_seconds);
         let quota_file = cg.join("cpu.cfs_quota_us");
         if let (Some(cpus), Ok(text)) = (b.cpus, std::fs::read_to_string(&quota_file)) {
             let quota: f64 = text.trim().parse().unwrap();

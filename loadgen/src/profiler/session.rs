@@ -114,8 +114,9 @@ fn tier_boxes(launched: &[crate::topology::BoxInfo]) -> Vec<BoxSpec> {
             let members: Vec<_> = launched.iter().filter(|b| b.tier == tier).collect();
             let cpu_quota = members.iter().map(|b| b.cpus).sum::<Option<f64>>();
             let dirs: Option<Vec<_>> = members.iter().map(|b| b.cgroup.clone()).collect();
+            let usage: Option<Vec<_>> = members.iter().map(|b| b.cpu_usage_file.clone()).collect();
             let members = match dirs {
-                Some(dirs) => Members::Cgroups(dirs),
+                Some(dirs) => Members::Cgroups { dirs, cpu_usage_files: usage.unwrap_or_default() },
                 None => Members::Pids(members.iter().flat_map(|b| b.pids.clone()).collect()),
             };
             BoxSpec { tier: tier.to_owned(), members, cpu_quota }

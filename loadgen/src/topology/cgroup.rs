@@ -6,7 +6,8 @@
 //!   with `cpu.max` = "QUOTA PERIOD" and `memory.max`; the controllers are enabled in each
 //!   parent's `cgroup.subtree_control` (under the root, which may hold processes itself).
 //! * cgroup v1: `<controller mount>/<our own cgroup>/scaleloop/<run>/<box>` for `cpu`
-//!   (`cpu.cfs_quota_us` + `cpu.cfs_period_us`) and `memory` (`memory.limit_in_bytes`).
+//!   (`cpu.cfs_quota_us` + `cpu.cfs_period_us`), `memory` (`memory.limit_in_bytes`) and,
+//!   when mounted apart from `cpu`, `cpuacct` (`cpuacct.usage`: the box's exact CPU time).
 //!   Nesting under our own group respects whatever limits the caller already runs under.
 //! * neither writable: boxes are unconfined, with one warning per process.
 //!
@@ -31,7 +32,7 @@ const MIN_QUOTA_US: u64 = 1_000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
     V2 { root: PathBuf },
-    V1 { cpu: PathBuf, memory: Option<PathBuf> },
+    V1 { cpu: PathBuf, memory: Option<PathBuf>, cpuacct: Option<PathBuf> },
     Unconfined { reason: String },
 }
 
@@ -41,6 +42,8 @@ pub struct RunCgroups {
     pub mode: Mode,
     /// `<base>/scaleloop/<run>` per hierarchy (cpu first); empty when unconfined.
     run_dirs: Vec<PathBuf>,
+    /// Which hierarchy accounts CPU time, and in which file (`cpu.stat`, `cpuacct.usage`).
+    usage: Option<(usize, &'static str)>,
 }
 
 /// One box's cgroup.
@@ -48,6 +51,8 @@ pub struct RunCgroups {
 pub struct BoxCgroup {
     /// One directory per hierarchy; the first is the one whose `cgroup.procs` lists the box.
     pub dirs: Vec<PathBuf>,
+    /// The file holding the box's cumulative CPU time, when a hierarchy accounts it.
+    pub usage_file: Option<PathBuf>,
 }
 
 /// Our own path inside the v1 hierarchy that has `controller` (from `/proc/self/cgroup`).
@@ -78,10 +83,12 @@ pub fn detect() -> Mode {
     if !writable(&cpu.join("cgroup.procs")) {
         return Mode::Unconfined { reason: format!("{} is not writable (run as root to confine boxes)", cpu.display()) };
     }
-    let memory = own_v1_path("memory")
-        .map(|own| fs.join("memory").join(own))
-        .filter(|p| writable(&p.join("cgroup.procs")));
-    Mode::V1 { cpu, memory }
+    let writable_v1 = |controller: &str| {
+        own_v1_path(controller).map(|own| fs.join(controller).join(own)).filter(|p| writable(&p.join("cgroup.procs")))
+    };
+    // With `cpu,cpuacct` mounted together the cpu directory already has cpuacct.usage.
+    let cpuacct = if cpu.join("cpuacct.usage").exists() { None } else { writable_v1("cpuacct") };
+    Mode::V1 { cpu, memory: writable_v1("memory"), cpuacct }
 }
 
 fn writable(path: &Path) -> bool {
@@ -102,9 +109,16 @@ impl RunCgroups {
     /// process) when that is impossible.
     pub fn create(run_id: &str) -> Self {
         let mode = detect();
-        let bases: Vec<PathBuf> = match &mode {
-            Mode::V2 { root } => vec![root.clone()],
-            Mode::V1 { cpu, memory } => std::iter::once(cpu.clone()).chain(memory.clone()).collect(),
+        let (bases, usage): (Vec<PathBuf>, _) = match &mode {
+            Mode::V2 { root } => (vec![root.clone()], Some((0, "cpu.stat"))),
+            Mode::V1 { cpu, memory, cpuacct } => {
+                let bases: Vec<PathBuf> = std::iter::once(cpu.clone()).chain(memory.clone()).chain(cpuacct.clone()).collect();
+                let usage = match cpuacct {
+                    Some(_) => Some((bases.len() - 1, "cpuacct.usage")),
+                    None => cpu.join("cpuacct.usage").exists().then_some((0, "cpuacct.usage")),
+                };
+                (bases, usage)
+            }
             Mode::Unconfined { reason } => return Self::unconfined(reason.clone()),
         };
         let mut run_dirs = Vec::new();
@@ -112,7 +126,7 @@ impl RunCgroups {
             let dir = base.join("scaleloop").join(run_id);
             if let Err(e) = std::fs::create_dir_all(&dir) {
                 let reason = format!("cannot create {}: {e}", dir.display());
-                Self { mode: mode.clone(), run_dirs }.remove();
+                Self { mode: mode.clone(), run_dirs, usage }.remove();
                 return Self::unconfined(reason);
             }
             run_dirs.push(dir);
@@ -122,12 +136,12 @@ impl RunCgroups {
             for level in [root.clone(), root.join("scaleloop"), run_dirs[0].clone()] {
                 if let Err(e) = write(&level.join("cgroup.subtree_control"), "+cpu +memory") {
                     let reason = e.to_string();
-                    Self { mode: mode.clone(), run_dirs }.remove();
+                    Self { mode: mode.clone(), run_dirs, usage }.remove();
                     return Self::unconfined(reason);
                 }
             }
         }
-        Self { mode, run_dirs }
+        Self { mode, run_dirs, usage }
     }
 
     fn unconfined(reason: String) -> Self {
@@ -135,7 +149,7 @@ impl RunCgroups {
         WARNED.call_once(|| {
             eprintln!("warning: boxes run WITHOUT CPU quotas or memory limits: {reason}; stage-to-stage differences will not be measurable");
         });
-        Self { mode: Mode::Unconfined { reason }, run_dirs: Vec::new() }
+        Self { mode: Mode::Unconfined { reason }, run_dirs: Vec::new(), usage: None }
     }
 
     pub fn confined(&self) -> bool {
@@ -161,7 +175,8 @@ impl RunCgroups {
         for d in &dirs {
             std::fs::create_dir_all(d).map_err(|e| TopologyError::io(format!("creating cgroup {}", d.display()), e))?;
         }
-        let cg = BoxCgroup { dirs };
+        let usage_file = self.usage.map(|(i, file)| dirs[i].join(file));
+        let cg = BoxCgroup { dirs, usage_file };
         let bytes = memory_mib.map(|m| (m * 1024 * 1024).to_string());
         match &self.mode {
             Mode::V2 { .. } => {
@@ -190,7 +205,7 @@ impl RunCgroups {
         for run_dir in &self.run_dirs {
             if let Ok(entries) = std::fs::read_dir(run_dir) {
                 for e in entries.flatten().filter(|e| e.path().is_dir()) {
-                    BoxCgroup { dirs: vec![e.path()] }.remove();
+                    BoxCgroup { dirs: vec![e.path()], usage_file: None }.remove();
                 }
             }
             rmdir_retrying(run_dir);
@@ -211,12 +226,18 @@ impl BoxCgroup {
             .unwrap_or_default()
     }
 
+    /// CPU seconds the box has used since it was created (exact, from the kernel's
+    /// accounting; `None` without a CPU-accounting hierarchy).
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        cpu_seconds_in(self.usage_file.as_ref()?)
+    }
+
     /// SIGKILLs whatever is still inside, then removes the directories.
     pub fn remove(&self) {
         for dir in &self.dirs {
             let deadline = Instant::now() + Duration::from_secs(5);
             loop {
-                let pids = BoxCgroup { dirs: vec![dir.clone()] }.pids();
+                let pids = BoxCgroup { dirs: vec![dir.clone()], usage_file: None }.pids();
                 if pids.is_empty() || Instant::now() >= deadline {
                     break;
                 }
@@ -227,6 +248,18 @@ impl BoxCgroup {
             }
             rmdir_retrying(dir);
         }
+    }
+}
+
+/// CPU seconds from a cgroup's accounting file: v1 `cpuacct.usage` (ns) or v2 `cpu.stat`
+/// (`usage_usec`).
+pub fn cpu_seconds_in(file: &Path) -> Option<f64> {
+    let text = std::fs::read_to_string(file).ok()?;
+    if file.ends_with("cpu.stat") {
+        let usec: f64 = text.lines().find_map(|l| l.strip_prefix("usage_usec "))?.trim().parse().ok()?;
+        Some(usec / 1e6)
+    } else {
+        Some(text.trim().parse::<f64>().ok()? / 1e9)
     }
 }
 

@@ -1,8 +1,9 @@
 //! A running topology: bring-up in order, its servers and boxes, and the teardown on
-//! [`Deployment::down`] or drop. What can be done to it while it runs is in `operations.rs`.
+//! [`Deployment::down`] or drop. What can be done to it while it runs is in `operations.rs`,
+//! what can be read from it in `views.rs`.
 
 use std::{
-    path::{Path, PathBuf},
+    path::PathBuf,
     time::Duration,
 };
 
@@ -10,6 +11,7 @@ use nix::unistd::{geteuid, User};
 use service::config::Profile;
 
 mod operations;
+mod views;
 
 use super::{
     app::{self, AppInstance, Endpoints, Launch, Role},
@@ -37,6 +39,11 @@ pub struct BoxInfo {
     pub cgroup: Option<PathBuf>,
     /// Its processes now (from `cgroup.procs`; the leader alone when unconfined).
     pub pids: Vec<u32>,
+    /// CPU seconds used so far, exact from the cgroup's accounting (`None` when unconfined):
+    /// the difference of two readings over their interval is the box's CPU use in cores.
+    pub cpu_seconds: Option<f64>,
+    /// The file `cpu_seconds` is read from (`cpuacct.usage` in ns, or v2 `cpu.stat`).
+    pub cpu_usage_file: Option<PathBuf>,
 }
 
 /// A box's cgroup (when confined), CPU quota and memory limit.
@@ -180,7 +187,14 @@ impl Deployment {
         .map_err(|e| TopologyError::io("joining a setup task", std::io::Error::other(e)))??;
         let (cgroup, cpus, memory_mib) = self.make_box(tier, name)?;
         let procs = cgroup.as_ref().map(BoxCgroup::procs_files).unwrap_or_default();
-        let node = postgres::start(settings, name, &dir, super::process::free_port()?, procs, &self.logs()).await?;
+        let mut attempt = 0;
+        let node = loop {
+            attempt += 1;
+            match postgres::start(settings, name, &dir, super::process::free_port()?, procs.clone(), &self.logs()).await {
+                Err(e) if attempt < 3 && super::port_clash(&e) => continue,
+                other => break other?,
+            }
+        };
         Ok(Boxed { tier, cgroup, cpus, memory_mib, node })
     }
 
@@ -222,7 +236,14 @@ impl Deployment {
         let (cgroup, cpus, memory_mib) = self.make_box("cache", "redis")?;
         let procs = cgroup.as_ref().map(BoxCgroup::procs_files).unwrap_or_default();
         let bin = self.bins.redis.clone().unwrap_or_default();
-        let node = redis::start(&bin, &self.run_dir.join("redis"), procs, &self.logs(), memory_mib).await?;
+        let mut attempt = 0;
+        let node = loop {
+            attempt += 1;
+            match redis::start(&bin, &self.run_dir.join("redis"), procs.clone(), &self.logs(), memory_mib).await {
+                Err(e) if attempt < 3 && super::port_clash(&e) => continue,
+                other => break other?,
+            }
+        };
         self.endpoints.redis_url = Some(node.url());
         self.redis = Some(Boxed { tier: "cache", cgroup, cpus, memory_mib, node });
         Ok(())
@@ -242,7 +263,14 @@ impl Deployment {
             worker_fleet: super::box_spec(&self.profile, "worker").is_some_and(|b| b.count > 0),
             client: &self.client,
         };
-        let started = app::start(&launch, &name, role, cgroup.clone(), cpus, memory_mib).await;
+        let mut attempt = 0;
+        let started = loop {
+            attempt += 1;
+            match app::start(&launch, &name, role, cgroup.clone(), cpus, memory_mib).await {
+                Err(e) if attempt < 3 && super::port_clash(&e) => continue,
+                other => break other,
+            }
+        };
         let instance = match started {
             Ok(i) => i,
             Err(e) => {
@@ -269,77 +297,16 @@ impl Deployment {
         let (cgroup, cpus, memory_mib) = self.make_box("lb", "haproxy")?;
         let procs = cgroup.as_ref().map(BoxCgroup::procs_files).unwrap_or_default();
         let bin = self.bins.haproxy.clone().unwrap_or_default();
-        let node = haproxy::start(&bin, &self.run_dir.join("lb"), &pools, split, procs, &self.logs()).await?;
+        let mut attempt = 0;
+        let node = loop {
+            attempt += 1;
+            match haproxy::start(&bin, &self.run_dir.join("lb"), &pools, split, procs.clone(), &self.logs()).await {
+                Err(e) if attempt < 3 && super::port_clash(&e) => continue,
+                other => break other?,
+            }
+        };
         self.lb = Some(Boxed { tier: "lb", cgroup, cpus, memory_mib, node });
         Ok(())
-    }
-
-    /// Every box with its processes now (for the profiler's host collector and the
-    /// autoscaler's CPU readings).
-    pub fn boxes(&self) -> Vec<BoxInfo> {
-        fn info<T>(b: &Boxed<T>, name: &str, leader: u32) -> BoxInfo {
-            BoxInfo {
-                tier: b.tier.to_owned(),
-                name: name.to_owned(),
-                cpus: b.cpus,
-                memory_mib: b.memory_mib,
-                cgroup: b.cgroup.as_ref().map(|c| c.dirs[0].clone()),
-                pids: b.cgroup.as_ref().map_or_else(|| vec![leader], BoxCgroup::pids),
-            }
-        }
-        let mut out = Vec::new();
-        out.extend(self.lb.iter().map(|b| info(b, "haproxy", b.node.process.pid())));
-        for i in self.apps.iter().chain(&self.workers) {
-            out.push(BoxInfo {
-                tier: i.role.tier().to_owned(),
-                name: i.name.clone(),
-                cpus: i.cpus,
-                memory_mib: i.memory_mib,
-                cgroup: i.cgroup.as_ref().map(|c| c.dirs[0].clone()),
-                pids: i.cgroup.as_ref().map_or_else(|| vec![i.process.pid()], BoxCgroup::pids),
-            });
-        }
-        out.extend(self.redis.iter().map(|b| info(b, "redis", b.node.process.pid())));
-        for b in self.primaries.iter().chain(&self.standby).chain(&self.replicas) {
-            out.push(info(b, &b.node.name, b.node.process.pid()));
-        }
-        out
-    }
-
-    /// The run's cgroup directory in the cpu hierarchy (`None` when unconfined).
-    pub fn cgroup_dir(&self) -> Option<&Path> {
-        self.cgroups.run_dir()
-    }
-
-    /// The run's cgroup directories, one per hierarchy (empty when unconfined).
-    pub fn cgroup_dirs(&self) -> Vec<PathBuf> {
-        self.cgroups.run_dirs().to_vec()
-    }
-
-    /// The load balancer, when the stage has one.
-    pub fn haproxy(&self) -> Option<&HaProxy> {
-        self.lb.as_ref().map(|b| &b.node)
-    }
-
-    /// The stage's profile with the private servers' URLs filled in (what the profiler's
-    /// PostgreSQL and Redis collectors connect to).
-    pub fn effective_profile(&self) -> Profile {
-        app::instance_profile(&self.profile, &self.endpoints, &self.run_dir.join("data"), 0, self.workers.is_empty())
-    }
-
-    /// URLs of the service's databases and Redis.
-    pub fn endpoints(&self) -> &Endpoints {
-        &self.endpoints
-    }
-
-    /// PostgreSQL clusters: primaries (shards), standby, replicas.
-    pub fn pg_nodes(&self) -> impl Iterator<Item = &PgNode> {
-        self.primaries.iter().chain(&self.standby).chain(&self.replicas).map(|b| &b.node)
-    }
-
-    /// Names of the running API instances (all pools).
-    pub fn app_instances(&self) -> Vec<String> {
-        self.apps.iter().map(|a| a.name.clone()).collect()
     }
 
     /// Stops everything (load balancer, instances, Redis, replicas, standby, primaries, in

@@ -192,6 +192,13 @@ pub(crate) fn which(program: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// Whether a server failed because its port was taken between our pick and its bind (the
+/// picked port is free when picked, but anything may bind it a moment later); the launcher
+/// then starts it again on another port.
+pub(crate) fn port_clash(e: &TopologyError) -> bool {
+    matches!(e, TopologyError::Start { tail, .. } if tail.contains("already in use"))
+}
+
 /// `profiles_dir/<name>.toml`, or `name` itself when it is a path to a `.toml` file.
 pub fn profile_path(name: &str, profiles_dir: &Path) -> PathBuf {
     if name.ends_with(".toml") { PathBuf::from(name) } else { profiles_dir.join(format!("{name}.toml")) }
@@ -206,4 +213,37 @@ pub fn new_run_id(profile: &str) -> String {
 /// The box spec of `tier` (the first, if several entries name it).
 pub(crate) fn box_spec<'a>(profile: &'a Profile, tier: &str) -> Option<&'a BoxSpec> {
     profile.boxes.iter().find(|b| b.tier == tier)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(text: &str) -> Result<Plan, TopologyError> {
+        Plan::of(&Profile::parse(&format!("name = \"p\"\n{text}"), Path::new("p.toml")).unwrap())
+    }
+
+    #[test]
+    fn a_missing_program_names_its_debian_package() {
+        let e = TopologyError::MissingBinary { program: "haproxy", package: "haproxy" };
+        assert!(e.to_string().contains("apt-get install -y haproxy"), "{e}");
+        assert!(e.is_missing_binary());
+    }
+
+    #[test]
+    fn backends_and_boxes_must_agree() {
+        let pg = "[service.database]\nkind = \"postgres\"\n";
+        assert!(matches!(plan(pg), Err(TopologyError::Unsupported { .. })), "postgres without a db box");
+        assert!(matches!(plan("[[boxes]]\ntier = \"db\"\n"), Err(TopologyError::Unsupported { .. })), "db box with SQLite");
+        let two_apps = format!("{pg}[[boxes]]\ntier = \"db\"\n[[boxes]]\ntier = \"app\"\ncount = 2\n");
+        assert!(matches!(plan(&two_apps), Err(TopologyError::Unsupported { .. })), "two instances need an lb");
+        let ok = plan(&format!("{two_apps}[[boxes]]\ntier = \"lb\"\n[[boxes]]\ntier = \"db-replica\"\ncount = 2\n")).unwrap();
+        assert_eq!((ok.db, ok.replicas, ok.lb, ok.api.clone()), (1, 2, true, vec![(app::Role::Api, 2)]));
+    }
+
+    #[test]
+    fn profile_names_and_paths_resolve() {
+        assert_eq!(profile_path("users-plus", Path::new("profiles")), PathBuf::from("profiles/users-plus.toml"));
+        assert_eq!(profile_path("/x/y.toml", Path::new("profiles")), PathBuf::from("/x/y.toml"));
+    }
 }

@@ -176,3 +176,56 @@ pub fn validate(topology: &TopologyConfig, boxes: &[super::BoxSpec]) -> Result<(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::Profile;
+
+    fn parse(text: &str) -> Result<Profile, String> {
+        Profile::parse(&format!("name = \"t\"\n{text}"), Path::new("t.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn every_shipped_profile_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../profiles");
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = Profile::load(&entry.path()).unwrap_or_else(|e| panic!("{e}"));
+            names.push(p.name);
+        }
+        names.sort();
+        for stage in ["single-box", "users-plus", "users-plus-plus", "users-plus-plus-plus", "users-plus-plus-plus-plus", "users-plus-plus-plus-plus-plus"] {
+            assert!(names.iter().any(|n| n == stage), "no profile {stage} in {names:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_tiers_and_topology_keys_are_rejected() {
+        let err = parse("[[boxes]]\ntier = \"dbb\"\n").unwrap_err();
+        assert!(err.contains("boxes.tier") && err.contains("dbb"), "{err}");
+        let err = parse("[topology]\nsplit_reads = true\n").unwrap_err();
+        assert!(err.contains("split_reads"), "{err}");
+    }
+
+    #[test]
+    fn autoscaling_bounds_must_hold_the_app_count() {
+        let text = "[[boxes]]\ntier = \"app\"\ncount = 5\n[topology.autoscaling]\nmin = 1\nmax = 4\n";
+        let err = parse(text).unwrap_err();
+        assert!(err.contains("topology.autoscaling"), "{err}");
+        let ok = parse("[[boxes]]\ntier = \"app\"\ncount = 2\n[topology.autoscaling]\nmin = 1\nmax = 4\nscale_in_cooldown = \"90s\"\n").unwrap();
+        let a = ok.topology.autoscaling.unwrap();
+        assert_eq!((a.min, a.max, a.scale_in_cooldown.as_secs()), (1, 4, 90));
+    }
+
+    #[test]
+    fn split_pools_and_synchronous_standby_need_their_boxes() {
+        let err = parse("[topology]\nsplit_read_write = true\n[[boxes]]\ntier = \"app\"\n").unwrap_err();
+        assert!(err.contains("split_read_write"), "{err}");
+        let err = parse("[topology]\nsynchronous_standby = true\n[[boxes]]\ntier = \"db\"\n").unwrap_err();
+        assert!(err.contains("synchronous_standby"), "{err}");
+        let err = parse("[[boxes]]\ntier = \"app\"\ncpus = 0.0\n").unwrap_err();
+        assert!(err.contains("boxes.cpus"), "{err}");
+    }
+}

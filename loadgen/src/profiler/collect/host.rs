@@ -28,8 +28,10 @@ pub enum Members {
     /// Threads of this process that belong to the embedded service.
     EmbeddedServiceThreads,
     /// The processes in these cgroups (read from `cgroup.procs` at every sample, so
-    /// PostgreSQL's forked backends count): the boxes of a launched topology.
-    Cgroups(Vec<std::path::PathBuf>),
+    /// PostgreSQL's forked backends count): the boxes of a launched topology. CPU comes
+    /// from the cgroups' own accounting files when every box has one (exact, counting
+    /// processes that already exited), else from the processes' times.
+    Cgroups { dirs: Vec<std::path::PathBuf>, cpu_usage_files: Vec<std::path::PathBuf> },
     /// These processes (a launched topology running unconfined).
     Pids(Vec<u32>),
 }
@@ -38,7 +40,7 @@ impl Members {
     /// The pids the member list names now (`None` for name- or thread-based members).
     fn pids(&self) -> Option<std::collections::HashSet<sysinfo::Pid>> {
         match self {
-            Self::Cgroups(dirs) => Some(
+            Self::Cgroups { dirs, .. } => Some(
                 dirs.iter()
                     .filter_map(|d| std::fs::read_to_string(d.join("cgroup.procs")).ok())
                     .flat_map(|t| t.lines().filter_map(|l| l.trim().parse::<usize>().ok()).collect::<Vec<_>>())
@@ -95,7 +97,7 @@ impl HostCollector {
                     Members::ProcessTree(pid) => vec![format!("pid {pid} and its children")],
                     Members::GeneratorThreads => vec!["self: generator threads".into()],
                     Members::EmbeddedServiceThreads => vec!["self: svc-*/sqlx-* threads".into()],
-                    Members::Cgroups(dirs) => dirs.iter().map(|d| format!("cgroup {}", d.display())).collect(),
+                    Members::Cgroups { dirs, .. } => dirs.iter().map(|d| format!("cgroup {}", d.display())).collect(),
                     Members::Pids(pids) => pids.iter().map(|p| format!("pid {p}")).collect(),
                 },
             })
@@ -131,7 +133,7 @@ fn is_member(system: &System, p: &sysinfo::Process, members: &Members) -> bool {
             false
         }
         // Pid sets are matched by `Members::pids` before this is asked.
-        Members::Cgroups(_) | Members::Pids(_) | Members::GeneratorThreads | Members::EmbeddedServiceThreads => false,
+        Members::Cgroups { .. } | Members::Pids(_) | Members::GeneratorThreads | Members::EmbeddedServiceThreads => false,
     }
 }
 
@@ -154,7 +156,7 @@ impl Collector for HostCollector {
         out.insert("host.machine_cpu_cores".into(), f64::from(self.system.global_cpu_usage()) / 100.0 * self.cores);
         out.insert("host.load1".into(), System::load_average().one);
         let wants_processes = self.boxes.iter().any(|b| {
-            matches!(b.members, Members::ProcessNames(_) | Members::ProcessTree(_) | Members::Cgroups(_) | Members::Pids(_))
+            matches!(b.members, Members::ProcessNames(_) | Members::ProcessTree(_) | Members::Cgroups { .. } | Members::Pids(_))
         });
         if wants_processes {
             self.system.refresh_processes_specifics(
@@ -174,7 +176,7 @@ impl Collector for HostCollector {
                         self.counter(format!("host.cpu_cores.{tier}"), cpu, elapsed_s, &mut out);
                     }
                 }
-                Members::ProcessNames(_) | Members::ProcessTree(_) | Members::Cgroups(_) | Members::Pids(_) => {
+                Members::ProcessNames(_) | Members::ProcessTree(_) | Members::Cgroups { .. } | Members::Pids(_) => {
                     let (mut cpu_ms, mut rss, mut read, mut written) = (0u64, 0u64, 0u64, 0u64);
                     let pids = spec.members.pids();
                     for (pid, p) in self.system.processes() {
@@ -190,7 +192,15 @@ impl Collector for HostCollector {
                             written += disk.total_written_bytes;
                         }
                     }
-                    self.counter(format!("host.cpu_cores.{tier}"), cpu_ms as f64 / 1000.0, elapsed_s, &mut out);
+                    let accounted = match &spec.members {
+                        Members::Cgroups { cpu_usage_files, .. } if !cpu_usage_files.is_empty() => cpu_usage_files
+                            .iter()
+                            .map(|f| crate::topology::cgroup::cpu_seconds_in(f))
+                            .sum::<Option<f64>>(),
+                        _ => None,
+                    };
+                    let cpu_s = accounted.unwrap_or(cpu_ms as f64 / 1000.0);
+                    self.counter(format!("host.cpu_cores.{tier}"), cpu_s, elapsed_s, &mut out);
                     out.insert(format!("host.rss_bytes.{tier}"), rss as f64);
                     self.counter(format!("host.disk_read_bytes.{tier}"), read as f64, elapsed_s, &mut out);
                     self.counter(format!("host.disk_write_bytes.{tier}"), written as f64, elapsed_s, &mut out);
