@@ -10,18 +10,18 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
-use super::{rate, CollectError, Collector};
+use super::{CollectError, Collector, CounterRates};
 
 pub struct HaproxyCollector {
     client: reqwest::Client,
     /// The CSV stats URL, e.g. `http://127.0.0.1:8404/stats;csv`.
     url: String,
-    previous: BTreeMap<&'static str, f64>,
+    counters: CounterRates,
 }
 
 impl HaproxyCollector {
     pub fn new(client: reqwest::Client, url: impl Into<String>) -> Self {
-        Self { client, url: url.into(), previous: BTreeMap::new() }
+        Self { client, url: url.into(), counters: CounterRates::default() }
     }
 }
 
@@ -82,10 +82,7 @@ impl Collector for HaproxyCollector {
             ("haproxy.servers_up".to_owned(), t.servers_up),
         ]);
         for (name, value) in [("haproxy.retries", t.retries), ("haproxy.errors", t.errors), ("haproxy.http_5xx", t.http_5xx)] {
-            if let Some(r) = rate(self.previous.get(name).copied(), value, elapsed_s) {
-                out.insert(name.into(), r);
-            }
-            self.previous.insert(name, value);
+            self.counters.record(name, value, elapsed_s, &mut out);
         }
         Ok(out)
     }

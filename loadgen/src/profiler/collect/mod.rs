@@ -43,3 +43,20 @@ pub fn rate(previous: Option<f64>, current: f64, elapsed_s: f64) -> Option<f64> 
     let previous = previous?;
     (current >= previous && elapsed_s > 0.0).then(|| (current - previous) / elapsed_s)
 }
+
+/// The previous reading of each counter a collector reports, to turn readings into rates.
+#[derive(Debug, Default)]
+pub struct CounterRates {
+    previous: BTreeMap<&'static str, f64>,
+}
+
+impl CounterRates {
+    /// Records `value` of counter `name` and, from the second reading on, puts its
+    /// per-second rate into `out`.
+    pub fn record(&mut self, name: &'static str, value: f64, elapsed_s: f64, out: &mut BTreeMap<String, f64>) {
+        if let Some(r) = rate(self.previous.get(name).copied(), value, elapsed_s) {
+            out.insert(name.into(), r);
+        }
+        self.previous.insert(name, value);
+    }
+}

@@ -11,17 +11,17 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use sqlx::{postgres::PgConnection, Connection, Row};
 
-use super::{rate, CollectError, Collector};
+use super::{CollectError, Collector, CounterRates};
 
 pub struct PostgresCollector {
     url: String,
     conn: Option<PgConnection>,
-    previous: BTreeMap<&'static str, f64>,
+    counters: CounterRates,
 }
 
 impl PostgresCollector {
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), conn: None, previous: BTreeMap::new() }
+        Self { url: url.into(), conn: None, counters: CounterRates::default() }
     }
 }
 
@@ -70,10 +70,7 @@ impl Collector for PostgresCollector {
         out.insert("postgres.standbys".into(), r.get::<f64, _>(1));
         let (xacts, read, hit): (f64, f64, f64) = (d.get(0), d.get(1), d.get(2));
         for (name, value) in [("postgres.xacts", xacts), ("postgres.blocks_read", read), ("postgres.blocks_hit", hit)] {
-            if let Some(r) = rate(self.previous.get(name).copied(), value, elapsed_s) {
-                out.insert(name.into(), r);
-            }
-            self.previous.insert(name, value);
+            self.counters.record(name, value, elapsed_s, &mut out);
         }
         if let (Some(r), Some(h)) = (out.get("postgres.blocks_read"), out.get("postgres.blocks_hit")) {
             if r + h > 0.0 {

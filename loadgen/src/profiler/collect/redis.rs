@@ -9,17 +9,17 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
-use super::{rate, CollectError, Collector};
+use super::{CollectError, Collector, CounterRates};
 
 pub struct RedisCollector {
     url: String,
     conn: Option<redis::aio::MultiplexedConnection>,
-    previous: BTreeMap<&'static str, f64>,
+    counters: CounterRates,
 }
 
 impl RedisCollector {
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), conn: None, previous: BTreeMap::new() }
+        Self { url: url.into(), conn: None, counters: CounterRates::default() }
     }
 }
 
@@ -72,10 +72,7 @@ impl Collector for RedisCollector {
             ("redis.cpu_cores", Some(cpu)),
         ] {
             let Some(value) = value else { continue };
-            if let Some(r) = rate(self.previous.get(name).copied(), value, elapsed_s) {
-                out.insert(name.into(), r);
-            }
-            self.previous.insert(name, value);
+            self.counters.record(name, value, elapsed_s, &mut out);
         }
         Ok(out)
     }
