@@ -88,7 +88,7 @@ mod tests {
         let rates: Vec<f64> = s.history.iter().map(|(r, _)| *r).collect();
         assert_eq!(&rates[..5], &[100.0, 200.0, 400.0, 800.0, (400.0f64 * 800.0).sqrt()]);
         let found = s.sustainable().unwrap();
-        assert!(found <= 700.0 && found >= 700.0 / 1.15, "{found}");
+        assert!((700.0 / 1.15..=700.0).contains(&found), "{found}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Analysis of one run, pure and synchronous: the run's own series plus the profiler's
 //! timeline → per-tier utilization-law figures → knee → verdict → recommendation.
 
+pub mod cloud;
 pub mod knee;
 pub mod recommend;
 pub mod stats;
@@ -32,7 +33,8 @@ fn in_process_tiers(timeline: &Timeline) -> Vec<String> {
 /// Verdict and recommendation for a finished run on stage `stage` (`start`, `users-plus`, …).
 pub fn analyse(summary: &Summary, timeline: &Timeline, stage: &str) -> (Verdict, Recommendation) {
     let run = knee::RunSeries::from_summary(summary);
-    let tiers = tiers::analyse_tiers(&run, timeline);
+    let mut tiers = tiers::analyse_tiers(&run, timeline);
+    cloud::merge(&mut tiers, cloud::analyse_cloud_tiers(&run, timeline));
     let knee = knee::find_knee(&run);
     let facts = verdict::RunFacts {
         generator_overloaded: summary.generator.overloaded,
@@ -54,7 +56,15 @@ pub fn analyse(summary: &Summary, timeline: &Timeline, stage: &str) -> (Verdict,
     let verdict = verdict::decide(&run, &tiers, knee, &facts);
     let hits: f64 = timeline.values("service.cache_hits").iter().sum();
     let misses: f64 = timeline.values("service.cache_misses").iter().sum();
-    let hit_ratio = (hits + misses > 0.0).then(|| hits / (hits + misses));
-    let recommendation = recommend::recommend(stage, &verdict, hit_ratio, facts.achieved_rate);
+    // The service's own counters, else the cache's CloudWatch hit rate.
+    let hit_ratio = (hits + misses > 0.0)
+        .then(|| hits / (hits + misses))
+        .or_else(|| Some(stats::median(&timeline.values("cloudwatch.cache.hit_rate"))).filter(|_| timeline.series.contains_key("cloudwatch.cache.hit_rate")));
+    let mut recommendation = recommend::recommend(stage, &verdict, hit_ratio, facts.achieved_rate);
+    let capped = verdict.evidence.iter().any(|e| e.metric == cloud::AT_MAX_SIZE);
+    if verdict.bottleneck == "app" && capped {
+        let max_size = stats::median(&timeline.values("cloudwatch.app.max_size"));
+        recommendation = recommend::raise_group_maximum(stage, &verdict, max_size);
+    }
     (verdict, recommendation)
 }

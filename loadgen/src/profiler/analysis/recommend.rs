@@ -104,3 +104,27 @@ pub fn recommend(stage: &str, verdict: &Verdict, cache_hit_ratio: Option<f64>, a
         expected_ceiling_rps: expected.map(f64::round),
     }
 }
+
+/// The app tier was saturated with its Auto Scaling group pinned at its maximum size: the
+/// autoscaling stage is in place, its ceiling is the limit.
+pub fn raise_group_maximum(stage: &str, verdict: &Verdict, max_size: f64) -> Recommendation {
+    let current = index(stage);
+    let next = current.max(4);
+    let ceiling = ceiling(&verdict.tiers, "app");
+    let per_instance = ceiling.map(|c| c / max_size.max(1.0));
+    Recommendation {
+        current_stage: STAGES[current].into(),
+        next_stage: STAGES[next].into(),
+        next_profile: Some(profile_of(STAGES[next])),
+        action: format!(
+            "raise the Auto Scaling group's maximum size above {max_size:.0} (and check the instance type and the scaling policy's target)"
+        ),
+        reason: format!(
+            "the group sat at its maximum of {max_size:.0} instances while their CPU was saturated: target tracking wanted more instances than it may launch, so peak load queued on the app tier"
+        ),
+        expected_gain: per_instance.map_or("each instance added above the maximum adds its share of throughput, until the database saturates".into(), |p| {
+            format!("about {p:.0} req/s per instance: a maximum of {:.0} gives about {:.0} req/s, until the database saturates", max_size * 2.0, p * max_size * 2.0)
+        }),
+        expected_ceiling_rps: per_instance.map(|p| (p * max_size * 2.0).round()),
+    }
+}

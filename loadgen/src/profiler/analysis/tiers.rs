@@ -21,7 +21,7 @@ pub struct TierAnalysis {
 }
 
 /// Aligns a timeline series to the run's seconds (missing = None).
-fn aligned(timeline: &Timeline, run: &RunSeries, name: &str) -> Vec<Option<f64>> {
+pub(super) fn aligned(timeline: &Timeline, run: &RunSeries, name: &str) -> Vec<Option<f64>> {
     let Some(col) = timeline.series.get(name) else { return vec![None; run.len()] };
     run.t
         .iter()
@@ -43,29 +43,38 @@ fn sum_prefix(timeline: &Timeline, run: &RunSeries, prefix: &str) -> Vec<Option<
         .collect()
 }
 
-fn flat(v: &[Option<f64>]) -> Vec<f64> {
+pub(super) fn flat(v: &[Option<f64>]) -> Vec<f64> {
     v.iter().flatten().copied().collect()
 }
 
 /// A busy series against a capacity: figures, onset and evidence.
-struct Resource<'a> {
-    tier: &'a str,
-    unit: &'a str,
-    busy: Vec<Option<f64>>,
-    capacity: f64,
+pub(super) struct Resource<'a> {
+    pub tier: &'a str,
+    pub unit: &'a str,
+    pub busy: Vec<Option<f64>>,
+    pub capacity: f64,
     /// Capacity actually available each second when it is shared (else `capacity`).
-    available: Option<Vec<Option<f64>>>,
+    pub available: Option<Vec<Option<f64>>>,
 }
 
 /// A saturation signal: a per-second series and the level that counts as saturated.
-struct Signal {
-    metric: String,
-    values: Vec<Option<f64>>,
-    threshold: f64,
-    note: &'static str,
+pub(super) struct Signal {
+    pub metric: String,
+    pub values: Vec<Option<f64>>,
+    pub threshold: f64,
+    pub note: String,
+    /// Saturated when the value falls to the threshold or under it (e.g. CPU credits left),
+    /// judged on the 5th percentile instead of the 95th.
+    pub below: bool,
 }
 
-fn analyse(run: &RunSeries, r: Resource<'_>, signals: Vec<Signal>) -> Option<TierAnalysis> {
+impl Signal {
+    fn fires(&self, v: f64) -> bool {
+        if self.below { v <= self.threshold } else { v >= self.threshold }
+    }
+}
+
+pub(super) fn analyse(run: &RunSeries, r: Resource<'_>, signals: Vec<Signal>) -> Option<TierAnalysis> {
     let busy_known = r.busy.iter().any(Option::is_some);
     if !busy_known && signals.iter().all(|s| s.values.iter().all(Option::is_none)) {
         return None;
@@ -112,19 +121,22 @@ fn analyse(run: &RunSeries, r: Resource<'_>, signals: Vec<Signal>) -> Option<Tie
         });
     }
     for s in signals {
-        let p95 = percentile(&flat(&s.values), 0.95);
-        if p95 >= s.threshold {
-            if let Some(i) = s.values.iter().position(|v| v.is_some_and(|v| v >= s.threshold)) {
+        let (q, label) = if s.below { (0.05, "p5") } else { (0.95, "p95") };
+        let known = flat(&s.values);
+        let typical = percentile(&known, q);
+        if !known.is_empty() && s.fires(typical) {
+            if let Some(i) = s.values.iter().position(|v| v.is_some_and(|v| s.fires(v))) {
                 note_onset(run.t[i]);
             }
-            saturation.push(format!("{} p95 = {}", s.metric, round3(p95)));
+            saturation.push(format!("{} {label} = {}", s.metric, round3(typical)));
+            let fired: Vec<Option<f64>> = s.values.iter().map(|v| v.map(|v| if s.fires(v) { 1.0 } else { 0.0 })).collect();
             evidence.push(Evidence {
                 tier: r.tier.into(),
                 metric: s.metric.clone(),
-                value: round3(p95),
+                value: round3(typical),
                 threshold: s.threshold,
-                window: window_of(run, &s.values, s.threshold),
-                note: s.note.into(),
+                window: window_of(run, &fired, 1.0),
+                note: s.note.clone(),
             });
         }
     }
@@ -154,7 +166,7 @@ fn window_of(run: &RunSeries, values: &[Option<f64>], level: f64) -> [u64; 2] {
     }
 }
 
-fn round3(x: f64) -> f64 {
+pub(super) fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
@@ -163,7 +175,7 @@ fn quota(timeline: &Timeline, tier: &str) -> Option<f64> {
 }
 
 /// Growth of a gauge per second over the second half of the run, as a per-second signal.
-fn growth(values: &[Option<f64>]) -> Vec<Option<f64>> {
+pub(super) fn growth(values: &[Option<f64>]) -> Vec<Option<f64>> {
     let known = flat(values);
     let half = &known[known.len() / 2..];
     let s = slope(half);
@@ -188,7 +200,7 @@ pub fn analyse_tiers(run: &RunSeries, tl: &Timeline) -> Vec<TierAnalysis> {
             .map(|n| percentile(&tl.values(n), 0.5)).sum();
         max
     };
-    let sig = |metric: &str, values: Vec<Option<f64>>, threshold: f64, note: &'static str| Signal { metric: metric.into(), values, threshold, note };
+    let sig = |metric: &str, values: Vec<Option<f64>>, threshold: f64, note: &'static str| Signal { metric: metric.into(), values, threshold, note: note.into(), below: false };
 
     // Generator and app CPU: boxes of this machine.
     for (tier, label) in [("generator", "generator"), ("app", "app")] {

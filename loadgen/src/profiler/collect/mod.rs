@@ -4,6 +4,7 @@
 //! timeline holds rates and gauges only.
 
 pub mod cgroup_quota;
+pub mod cloudwatch;
 pub mod haproxy;
 pub mod host;
 pub mod postgres;
@@ -20,6 +21,9 @@ use async_trait::async_trait;
 pub enum CollectError {
     #[error("{source_name}: {message}")]
     Failed { source_name: &'static str, message: String },
+    /// A source read after the run failed; its own error is kept for the caller to act on.
+    #[error(transparent)]
+    Backfill(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl CollectError {
@@ -36,6 +40,25 @@ pub trait Collector: Send {
 
     /// Values at this second. `elapsed_s` is the time since the previous sample (for rates).
     async fn sample(&mut self, elapsed_s: f64) -> Result<BTreeMap<String, f64>, CollectError>;
+
+    /// For sources that publish with a delay (CloudWatch): the run's whole window
+    /// `[start, end)` (unix seconds), read after the run, judged at `now`. Live sources have
+    /// nothing here.
+    async fn backfill(&mut self, _start: i64, _end: i64, _now: i64) -> Result<Option<Backfill>, CollectError> {
+        Ok(None)
+    }
+}
+
+/// What a delayed source answered for a run's window: each series' points, stamped with unix
+/// seconds, one per `period_s`.
+#[derive(Debug, Clone, Default)]
+pub struct Backfill {
+    pub period_s: i64,
+    /// `[start, end)` actually asked for (whole periods around the run).
+    pub window: [i64; 2],
+    /// What a reader of these figures should know (coarse periods, short runs).
+    pub notes: Vec<String>,
+    pub series: Vec<crate::cloudwatch::source::PulledSeries>,
 }
 
 /// Per-second rate of a counter between two readings; `None` on the first reading or reset.
