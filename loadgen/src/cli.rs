@@ -155,6 +155,26 @@ pub struct RunArgs {
     /// Do not draw the progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    #[command(flatten)]
+    pub cloudwatch: CloudWatchArgs,
+}
+
+/// Pulling a real AWS deployment's CloudWatch metrics onto the run's timeline.
+#[derive(Debug, Args, Default)]
+pub struct CloudWatchArgs {
+    /// AWS deployment description (e.g. profiles/aws-example.toml): which CloudWatch
+    /// resources make up each tier. After the run (with --target) its metrics are pulled
+    /// with GetMetricData, merged into timeline.json and cloudwatch.json, and the verdict is
+    /// drawn again with them. Credentials and region come from the AWS SDK's default chain.
+    #[arg(long, value_name = "FILE")]
+    pub cloudwatch: Option<PathBuf>,
+    /// CloudWatch endpoint (overrides the file's endpoint_url and the SDK's default).
+    #[arg(long, value_name = "URL", requires = "cloudwatch")]
+    pub cloudwatch_endpoint_url: Option<String>,
+    /// How long after the run to wait for CloudWatch to ingest its last data points before
+    /// pulling (default: the file's ingestion_delay, 3m); e.g. 0s to pull at once.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "cloudwatch")]
+    pub cloudwatch_wait: Option<Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -172,12 +192,20 @@ pub struct ReportArgs {
     /// Run directory (reports/<run-id>) holding summary.json and, optionally, timeline.json,
     /// scenario.toml and profile.toml.
     pub run_dir: PathBuf,
+    /// With --cloudwatch FILE: pull (again) the run's CloudWatch metrics first, e.g. once
+    /// CloudWatch has ingested the run's last minutes, and draw the verdict with them.
+    #[command(flatten)]
+    pub cloudwatch: CloudWatchArgs,
 }
 
 /// `loadgen report <run-dir>`: 0 when written, 2 when the run's files are missing or
-/// unreadable, 1 otherwise.
+/// unreadable, 1 otherwise. With `--cloudwatch`: 2 for a bad deployment file, no region or
+/// credentials, 3 when CloudWatch cannot be reached or throttles, 1 for its other errors.
 pub fn report_command(args: &ReportArgs) -> crate::Exit {
     use crate::html::HtmlError;
+    if args.cloudwatch.cloudwatch.is_some() {
+        return crate::cloudwatch::command::report_with_cloudwatch(&args.run_dir, &args.cloudwatch);
+    }
     match crate::html::rebuild_report(&args.run_dir) {
         Ok(path) => {
             println!("report: {}", path.display());

@@ -9,6 +9,7 @@
 pub mod attack;
 pub mod autoscale;
 pub mod cli;
+pub mod cloudwatch;
 pub mod cpu;
 pub mod evolve;
 pub mod exit;

@@ -77,6 +77,17 @@ fn run_command(args: RunArgs) -> Exit {
         eprintln!("loadgen: scenario {}: field `{field}`: {reason} (after command-line overrides)", scenario.name);
         return Exit::BadInput;
     }
+    let cloudwatch = match loadgen::cloudwatch::command::options(&args.cloudwatch) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("loadgen: --cloudwatch {e}");
+            return Exit::BadInput;
+        }
+    };
+    if cloudwatch.is_some() && args.target.is_none() {
+        eprintln!("loadgen: --cloudwatch needs --target URL: the AWS deployment whose CloudWatch metrics it names");
+        return Exit::BadInput;
+    }
     let target = match args.target {
         Some(url) => TargetChoice::External { url },
         None => TargetChoice::for_profile(args.profile, args.profiles_dir, args.embedded),
@@ -91,7 +102,7 @@ fn run_command(args: RunArgs) -> Exit {
         users: args.users,
         profile: !args.no_profile,
     };
-    match run_blocking(options) {
+    match run_blocking(options, cloudwatch.as_ref()) {
         Ok(report) => {
             println!("{}", loadgen::report::terminal_text(&report.summary, &report.dir));
             Exit::for_summary(&report.summary)
@@ -167,7 +178,12 @@ fn gate_command(args: loadgen::gate::args::GateArgs) -> Exit {
     }
 }
 
-fn run_blocking(options: RunOptions) -> anyhow::Result<loadgen::RunReport> {
+/// One run, then (with `--cloudwatch`) the pull of its CloudWatch metrics, which rewrites
+/// the run's files with the verdict drawn again; the returned summary is the final one.
+fn run_blocking(
+    options: RunOptions,
+    cloudwatch: Option<&loadgen::cloudwatch::CloudWatchOptions>,
+) -> anyhow::Result<loadgen::RunReport> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .thread_name("loadgen-gen")
         .enable_all()
@@ -176,6 +192,16 @@ fn run_blocking(options: RunOptions) -> anyhow::Result<loadgen::RunReport> {
     let scenario = options.scenario.name.clone();
     let stage = matches!(options.target, TargetChoice::Topology { .. });
     runtime.block_on(async move {
+        if let Some(cw) = cloudwatch {
+            loadgen::cloudwatch::command::preflight(cw).await;
+            let mut report = loadgen::run(options).await.with_context(|| format!("run of scenario {scenario}"))?;
+            let outcome = loadgen::cloudwatch::command::pull_and_print(&report.dir, cw).await.context("CloudWatch pull")?;
+            if outcome.error.is_none() {
+                let text = std::fs::read_to_string(report.dir.join(loadgen::report::SUMMARY_FILE)).context("re-reading summary.json")?;
+                report.summary = serde_json::from_str(&text).context("re-reading summary.json")?;
+            }
+            return Ok(report);
+        }
         if !stage {
             return loadgen::run(options).await.with_context(|| format!("run of scenario {scenario}"));
         }

@@ -217,6 +217,7 @@ pub fn build_summary(facts: &RunFacts<'_>, run: &RecordedRun) -> Summary {
         },
         verdict: None,
         recommendation: None,
+        cloudwatch: None,
     }
 }
 

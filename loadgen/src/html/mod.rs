@@ -55,9 +55,11 @@ fn chart_list(summary: &Summary, timeline: &Timeline, verdict: Option<&Verdict>)
         ("cache", "Cache hit ratio", charts::cache::draw_cache(timeline)),
     ];
     let fleet = charts::fleet::draw_fleet(timeline).map(|svg| ("fleet", "Autoscaling: instances over time", svg));
+    let cloudwatch = charts::cloudwatch::draw_cloudwatch(timeline).map(|svg| ("cloudwatch", "CloudWatch: utilization per tier", svg));
     drawn
         .into_iter()
         .chain(fleet)
+        .chain(cloudwatch)
         .map(|(id, title, svg)| {
             // One chart failing must not cost the whole report: say so in its place.
             let svg = svg.unwrap_or_else(|e| {

@@ -32,6 +32,8 @@ pub struct Page {
     pub errors_by_kind: Vec<Fact>,
     pub scenario_text: Option<String>,
     pub profile_text: Option<String>,
+    /// What the run's CloudWatch pull found (`--cloudwatch`), when there was one.
+    pub cloudwatch: Option<crate::cloudwatch::pull::CloudWatchInfo>,
 }
 
 /// One chart: its SVG is the only markup the template does not escape.
@@ -298,6 +300,7 @@ pub fn page(
         errors_by_kind: summary.errors_by_kind.iter().map(|(k, n)| fact(k.clone(), n.to_string())).collect(),
         scenario_text: scenario_text.map(str::to_string),
         profile_text: profile_text.map(str::to_string),
+        cloudwatch: summary.cloudwatch.clone(),
     }
 }
 

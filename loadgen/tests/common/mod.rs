@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod cloudwatch;
 pub mod confined;
 
 use std::collections::HashMap;

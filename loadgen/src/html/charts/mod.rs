@@ -17,6 +17,7 @@ use super::HtmlError;
 use crate::profiler::Timeline;
 
 pub mod cache;
+pub mod cloudwatch;
 pub mod cpu;
 pub mod errors;
 pub mod fleet;

@@ -1,0 +1,98 @@
+//! The command-line side of CloudWatch: `--cloudwatch FILE` on a run (checked before the load
+//! starts, pulled after it) and on `loadgen report`, with what happened printed plainly.
+
+use std::path::Path;
+
+use super::{pull, CloudWatchError, CloudWatchOptions, CloudWatchSource};
+use crate::{cli::CloudWatchArgs, Exit};
+
+/// The options of `args`, or `None` without `--cloudwatch`. A bad deployment file is an error
+/// before anything runs.
+pub fn options(args: &CloudWatchArgs) -> Result<Option<CloudWatchOptions>, super::DeploymentError> {
+    args.cloudwatch
+        .as_deref()
+        .map(|file| CloudWatchOptions::load(file, args.cloudwatch_endpoint_url.clone(), args.cloudwatch_wait))
+        .transpose()
+}
+
+/// Before a run: says at once when region or credentials are missing (the run still goes on,
+/// and the pull after it tries again and records why it failed).
+pub async fn preflight(options: &CloudWatchOptions) {
+    let file = options.file.display().to_string();
+    if let Err(e) = CloudWatchSource::connect(&options.deployment, &file, options.endpoint_url.as_deref()).await {
+        eprintln!("cloudwatch: {e}\ncloudwatch: the run goes on; its client-side results will be written");
+    }
+}
+
+/// The exit code for a pull that failed.
+pub fn exit_for(error: &CloudWatchError) -> Exit {
+    match error {
+        CloudWatchError::Deployment(_)
+        | CloudWatchError::NoRegion { .. }
+        | CloudWatchError::NoCredentials { .. }
+        | CloudWatchError::BadCredentials { .. }
+        | CloudWatchError::AccessDenied { .. }
+        | CloudWatchError::RunFiles { .. }
+        | CloudWatchError::Expired(_) => Exit::BadInput,
+        CloudWatchError::Unreachable { .. } | CloudWatchError::Throttled { .. } => Exit::TargetUnreachable,
+        CloudWatchError::Service { .. } | CloudWatchError::Write { .. } => Exit::Failure,
+    }
+}
+
+/// Pulls for the run in `dir` and prints what happened. `Err` only when the run's own files
+/// could not be read or written; a failed pull is `Ok` with its error recorded.
+pub async fn pull_and_print(dir: &Path, options: &CloudWatchOptions) -> Result<pull::PullOutcome, CloudWatchError> {
+    let outcome = pull::refresh_run_dir(dir, options, None, chrono::Utc::now).await?;
+    let info = &outcome.record.info;
+    match &outcome.error {
+        Some(e) => eprintln!("cloudwatch: not pulled: {e}\ncloudwatch: the run's client-side results are written; the verdict is drawn without CloudWatch"),
+        None => {
+            eprintln!(
+                "cloudwatch: {} of {} series with data at {} s per point ({})",
+                info.series_with_data,
+                info.series_asked,
+                info.period_s.unwrap_or_default(),
+                dir.join(pull::CLOUDWATCH_FILE).display()
+            );
+            for m in &info.missing {
+                eprintln!("cloudwatch: no data for {m}");
+            }
+        }
+    }
+    for n in &info.notes {
+        eprintln!("cloudwatch: note: {n}");
+    }
+    Ok(outcome)
+}
+
+/// `loadgen report <run-dir> --cloudwatch FILE`.
+pub fn report_with_cloudwatch(dir: &Path, args: &CloudWatchArgs) -> Exit {
+    let options = match options(args) {
+        Ok(Some(o)) => o,
+        Ok(None) => return Exit::BadInput,
+        Err(e) => {
+            eprintln!("loadgen report: {e}");
+            return Exit::BadInput;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("loadgen report: starting the runtime: {e}");
+            return Exit::Failure;
+        }
+    };
+    match runtime.block_on(pull_and_print(dir, &options)) {
+        Ok(outcome) => match outcome.error {
+            Some(e) => exit_for(&e),
+            None => {
+                println!("report: {}", dir.join(crate::html::INDEX_FILE).display());
+                Exit::Ok
+            }
+        },
+        Err(e) => {
+            eprintln!("loadgen report: {e}");
+            exit_for(&e)
+        }
+    }
+}
