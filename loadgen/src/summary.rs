@@ -50,6 +50,10 @@ pub struct Summary {
     /// The next scaling stage and its expected gain (absent when the run was not profiled).
     #[serde(default)]
     pub recommendation: Option<crate::profiler::Recommendation>,
+    /// CloudWatch figures pulled onto the timeline (`--cloudwatch FILE`): what was asked,
+    /// what was missing, and why nothing was, when so. Details in `cloudwatch.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloudwatch: Option<crate::cloudwatch::pull::CloudWatchInfo>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
@@ -231,7 +235,21 @@ pub struct ReportFiles {
 /// The JSON Schema of [`Summary`], pretty-printed with a trailing newline.
 pub fn schema_json() -> String {
     let schema = schemars::schema_for!(Summary);
-    let mut text = serde_json::to_string_pretty(&schema).expect("a schema serializes");
+    // Keys sorted whatever serde_json's map is (a dependency's `preserve_order` feature, on in
+    // some builds only, would otherwise change the file's order).
+    fn sorted(value: serde_json::Value) -> serde_json::Value {
+        match value {
+            serde_json::Value::Object(map) => {
+                let mut entries: Vec<_> = map.into_iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+            }
+            serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(sorted).collect()),
+            other => other,
+        }
+    }
+    let value = sorted(serde_json::to_value(&schema).expect("a schema serializes"));
+    let mut text = serde_json::to_string_pretty(&value).expect("a schema serializes");
     text.push('\n');
     text
 }
