@@ -147,6 +147,29 @@ fn lag_from_users_waiting_on_a_saturated_tier_names_that_tier() {
 }
 
 #[test]
+fn an_embedded_app_sharing_a_saturated_machine_is_named_when_the_generator_idles() {
+    // The app's share reads 75% of the two cores (under the busy line) while the machine is
+    // at 95% and the generator lags with its CPU idle: the service's CPU ran out.
+    let run = ramp(300.0);
+    let mut tl = timeline(&run);
+    set(&mut tl, "host.cpu_cores.app", 20, |_| 1.5);
+    set(&mut tl, "host.machine_cpu_cores", 0, |i| if i >= 20 { 1.9 } else { 0.5 });
+    let tiers = analyse_tiers(&run, &tl);
+    let mut f = facts(&run, false);
+    f.generator_overloaded = true;
+    f.generator_reasons = vec!["sends left late: schedule lag p99 300 ms".into()];
+    let v = decide(&run, &tiers, super::knee::find_knee(&run), &f);
+    assert_eq!(v.bottleneck, "app", "{v:#?}");
+    assert!(v.evidence.iter().any(|e| e.tier == "machine"), "{:#?}", v.evidence);
+    // The same lag with the machine not saturated stays the generator's.
+    set(&mut tl, "host.machine_cpu_cores", 0, |_| 0.9);
+    set(&mut tl, "host.cpu_cores.app", 0, |_| 0.6);
+    f.users = 2;
+    let tiers = analyse_tiers(&run, &tl);
+    assert_eq!(decide(&run, &tiers, super::knee::find_knee(&run), &f).bottleneck, "generator");
+}
+
+#[test]
 fn cpu_starved_app_explains_in_process_waits() {
     let run = ramp(300.0);
     let mut tl = timeline(&run);
@@ -166,6 +189,16 @@ fn queue_backing_up() {
     set(&mut tl, "service.queue_oldest_age_s", 10, |i| (i - 9) as f64);
     let v = verdict_of(&run, &tl, true);
     assert_eq!(v.bottleneck, "queue", "{v:#?}");
+    // The same backlog beside a saturated primary is the primary's doing (workers write to it),
+    // even when the backlog's signals came first.
+    let run = ramp(300.0);
+    let mut tl = timeline(&run);
+    set(&mut tl, "service.queue_depth", 0, |i| i as f64 * 4.0);
+    set(&mut tl, "service.queue_oldest_age_s", 0, |i| i as f64);
+    set(&mut tl, "service.tier_busy.db_primary", 20, |_| 3.95);
+    set(&mut tl, "service.pool_waiting.db_primary", 20, |_| 40.0);
+    let v = verdict_of(&run, &tl, false);
+    assert_eq!(v.bottleneck, "db_primary", "{v:#?}");
 }
 
 #[test]

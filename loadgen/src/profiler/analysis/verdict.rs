@@ -45,7 +45,20 @@ pub fn decide(run: &RunSeries, tiers: &[TierAnalysis], knee: Option<Knee>, facts
     // the intended send times). CPU-bound lag is the generator's own.
     let cpu_bound = facts.generator_reasons.iter().any(|r| r.contains("generator CPU at"))
         || generator.is_some_and(|g| g.figures.utilization_p95 >= 0.95);
-    let service_saturated = tiers.iter().any(|t| t.saturated && !matches!(t.figures.tier.as_str(), "generator" | "machine"));
+    // The embedded service shares the machine's cores with the generator (the app box's
+    // capacity is the machine's): with the machine saturated and the generator's own CPU
+    // idle, the service's CPU is what ran out, even when its share reads just under the
+    // busy line (the two split the cores second by second).
+    let app = tiers.iter().find(|t| t.figures.tier == "app");
+    let machine = tiers.iter().find(|t| t.figures.tier == "machine");
+    let shared_machine_bound = match (app, machine, generator) {
+        (Some(a), Some(m), Some(g)) => {
+            m.saturated && (a.figures.capacity - m.figures.capacity).abs() < 1e-9 && g.figures.utilization_p95 < 0.5
+        }
+        _ => false,
+    };
+    let service_saturated =
+        shared_machine_bound || tiers.iter().any(|t| t.saturated && !matches!(t.figures.tier.as_str(), "generator" | "machine"));
     // ...but only when the generator had users to spare by Little's law at the unloaded
     // latency; otherwise too few users (the generator's concurrency) were the limit.
     let peak_offered = run.offered.iter().copied().fold(0.0, f64::max);
@@ -78,12 +91,30 @@ pub fn decide(run: &RunSeries, tiers: &[TierAnalysis], knee: Option<Knee>, facts
         };
     }
     // The shared machine is not a tier one can scale on its own: it bounds headroom only.
+    let machine_evidence;
     let mut candidates: Vec<&TierAnalysis> =
         tiers.iter().filter(|t| t.saturated && t.figures.tier != "generator" && t.figures.tier != "machine").collect();
     // A CPU-starved app process slows everything inside it: in-process tiers' waits are then
     // symptoms of the CPU, not bottlenecks of their own.
     if tiers.iter().any(|t| t.figures.tier == "app" && t.figures.utilization_p95 >= 0.9) {
         candidates.retain(|t| !facts.in_process_tiers.contains(&t.figures.tier));
+    }
+    // Workers write each job's result to the primary: a saturated primary backs the queue up
+    // too, so the queue's growth is then its symptom, not a bottleneck of its own.
+    if candidates.iter().any(|t| t.figures.tier == "db_primary") {
+        candidates.retain(|t| t.figures.tier != "queue");
+    }
+    if candidates.is_empty() && shared_machine_bound && (waiting_on_target || !facts.slo_passed) {
+        if let (Some(a), Some(m)) = (app, machine) {
+            // Named with the machine's evidence: the app's share alone did not cross the line.
+            machine_evidence = TierAnalysis {
+                evidence: a.evidence.iter().chain(&m.evidence).cloned().collect(),
+                onset: a.onset.or(m.onset),
+                saturated: true,
+                figures: a.figures.clone(),
+            };
+            candidates.push(&machine_evidence);
+        }
     }
     if candidates.is_empty() {
         let headroom = tiers
@@ -122,7 +153,10 @@ pub fn decide(run: &RunSeries, tiers: &[TierAnalysis], knee: Option<Knee>, facts
         let onset = t.onset.unwrap_or(u64::MAX);
         let distance = knee_t.map_or(0, |k| if onset <= k + 2 { 0 } else { onset - k });
         let signals = t.evidence.len() as i64;
-        (distance, std::cmp::Reverse(signals), onset)
+        // Between tiers with as many signals, the one furthest past its thresholds (a signal
+        // just at its line is weaker evidence than one at twice it).
+        let furthest = t.evidence.iter().map(|e| exceedance(e.value, e.threshold)).fold(1.0, f64::max);
+        (distance, std::cmp::Reverse(signals), std::cmp::Reverse((furthest * 1000.0) as u64), onset)
     };
     let chosen = candidates.iter().min_by_key(key).expect("non-empty");
     let f = &chosen.figures;
@@ -161,4 +195,11 @@ pub fn decide(run: &RunSeries, tiers: &[TierAnalysis], knee: Option<Knee>, facts
         evidence,
         headroom: None,
     }
+}
+
+/// How far a signal is past its threshold, as a ratio ≥ 1 (either direction: a floor signal
+/// such as CPU credits left is past its line when under it).
+fn exceedance(value: f64, threshold: f64) -> f64 {
+    let ratio = if value >= threshold { value / threshold.max(1e-9) } else { threshold / value.max(1e-9) };
+    ratio.clamp(1.0, 1e6)
 }
