@@ -162,7 +162,7 @@ pub struct RunArgs {
 /// Pulling a real AWS deployment's CloudWatch metrics onto the run's timeline.
 #[derive(Debug, Args, Default)]
 pub struct CloudWatchArgs {
-    /// AWS deployment description (e.g. profiles/aws-example.toml): which CloudWatch
+    /// AWS deployment description (e.g. deployments/aws-example.toml): which CloudWatch
     /// resources make up each tier. After the run (with --target) its metrics are pulled
     /// with GetMetricData, merged into timeline.json and cloudwatch.json, and the verdict is
     /// drawn again with them. Credentials and region come from the AWS SDK's default chain.

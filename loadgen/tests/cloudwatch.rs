@@ -163,7 +163,7 @@ async fn pull_fixture(name: &str, deployment_text: &str) -> (tempfile::TempDir, 
 }
 
 fn example() -> String {
-    std::fs::read_to_string(common::repo_root().join("profiles/aws-example.toml")).unwrap()
+    std::fs::read_to_string(common::repo_root().join("deployments/aws-example.toml")).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,4 +1,4 @@
-//! The AWS deployment description (`profiles/aws-example.toml`): which seed stage it is, where
+//! The AWS deployment description (`deployments/aws-example.toml`): which seed stage it is, where
 //! CloudWatch is (region, endpoint), and the resources of each tier. Unknown keys are rejected
 //! and every error names the file, the field and the reason.
 
@@ -204,7 +204,7 @@ mod tests {
     use super::*;
     use crate::cloudwatch::signals;
 
-    const EXAMPLE: &str = include_str!("../../../profiles/aws-example.toml");
+    const EXAMPLE: &str = include_str!("../../../deployments/aws-example.toml");
 
     #[test]
     fn the_shipped_example_parses_and_queries_every_tier() {
