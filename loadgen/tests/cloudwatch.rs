@@ -141,7 +141,12 @@ async fn sdk_errors_become_messages_that_say_what_to_do() {
 /// Pulls `fixture` for a run of it over a loopback endpoint speaking the SDK's protocol.
 async fn pull_fixture(name: &str, deployment_text: &str) -> (tempfile::TempDir, loadgen::Summary, pull::PullOutcome, Vec<serde_json::Value>) {
     let fixture = Arc::new(Fixture::load(name));
-    let endpoint = FakeCloudWatch::start(Behaviour::Answer(fixture.clone())).await;
+    pull_run(name, &fixture, Behaviour::Answer(fixture.clone()), deployment_text).await
+}
+
+/// Writes `fixture`'s run and pulls it from an endpoint behaving as `behaviour`.
+async fn pull_run(name: &str, fixture: &Fixture, behaviour: Behaviour, deployment_text: &str) -> (tempfile::TempDir, loadgen::Summary, pull::PullOutcome, Vec<serde_json::Value>) {
+    let endpoint = FakeCloudWatch::start(behaviour).await;
     let dir = tempfile::tempdir().unwrap();
     fixture.write_run(dir.path(), START);
     let options = CloudWatchOptions {
@@ -217,19 +222,10 @@ async fn an_auto_scaling_group_at_its_maximum_names_the_app_and_says_raise_it() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_pull_keeps_the_run_and_records_why() {
     let fixture = Fixture::load("saturated-rds");
-    let endpoint = FakeCloudWatch::start(Behaviour::Fail(403, "InvalidClientTokenId")).await;
-    let dir = tempfile::tempdir().unwrap();
-    fixture.write_run(dir.path(), START);
-    let before: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap()).unwrap();
-    let options = CloudWatchOptions {
-        file: "aws-example.toml".into(),
-        deployment: AwsDeployment::parse(&example()).unwrap(),
-        endpoint_url: None,
-        wait: Some(std::time::Duration::ZERO),
-    };
-    let source = CloudWatchSource::from_client(cw::client_over(None::<StaticReplayClient>, Some(&endpoint.url)), endpoint.url.clone());
-    let now = chrono::DateTime::from_timestamp(START + 3600, 0).unwrap();
-    let outcome = pull::refresh_run_dir(dir.path(), &options, Some(source), move || now).await.unwrap();
+    let untouched = tempfile::tempdir().unwrap();
+    fixture.write_run(untouched.path(), START);
+    let before: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(untouched.path().join("summary.json")).unwrap()).unwrap();
+    let (dir, _, outcome, _) = pull_run("refused", &fixture, Behaviour::Fail(403, "InvalidClientTokenId"), &example()).await;
     assert!(matches!(outcome.error, Some(CloudWatchError::BadCredentials { .. })), "{:?}", outcome.error);
     let after: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap()).unwrap();
     assert_eq!(after["series"], before["series"], "the client-side results are untouched");

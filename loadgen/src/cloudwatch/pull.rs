@@ -161,9 +161,9 @@ pub async fn refresh_run_dir(
     if error.is_none() {
         let stage = options.deployment.stage.clone();
         crate::profiler::session::conclude(&mut summary, &timeline, &stage);
-        write(dir, crate::html::TIMELINE_FILE, &serde_json::to_string(&timeline).map_err(std::io::Error::other))?;
+        write(dir, crate::html::TIMELINE_FILE, serde_json::to_string(&timeline))?;
     }
-    write(dir, CLOUDWATCH_FILE, &serde_json::to_string_pretty(&record).map_err(std::io::Error::other))?;
+    write(dir, CLOUDWATCH_FILE, serde_json::to_string_pretty(&record))?;
     crate::report::write_summary(dir, &summary).map_err(|source| CloudWatchError::Write { path: dir.join(crate::report::SUMMARY_FILE), source })?;
     if let Err(e) = crate::html::rebuild_report(dir) {
         tracing::warn!(error = %e, "the HTML report could not be rebuilt after the CloudWatch pull");
@@ -183,11 +183,9 @@ fn read_run(dir: &Path) -> Result<(Summary, Timeline), CloudWatchError> {
     Ok((summary, timeline))
 }
 
-fn write(dir: &Path, name: &str, text: &std::io::Result<String>) -> Result<(), CloudWatchError> {
+fn write(dir: &Path, name: &str, text: serde_json::Result<String>) -> Result<(), CloudWatchError> {
     let path = dir.join(name);
-    let result = match text {
-        Ok(text) => std::fs::write(&path, text),
-        Err(e) => Err(std::io::Error::other(e.to_string())),
-    };
-    result.map_err(|source| CloudWatchError::Write { path, source })
+    text.map_err(std::io::Error::other)
+        .and_then(|text| std::fs::write(&path, text))
+        .map_err(|source| CloudWatchError::Write { path, source })
 }

@@ -1,7 +1,8 @@
 //! Collectors, one per file behind one small trait (model: vector's host_metrics sources):
 //! each is asked for a sample once a second and answers with named values. Counters are
 //! turned into per-second rates inside the collector (it keeps the previous reading), so the
-//! timeline holds rates and gauges only.
+//! timeline holds rates and gauges only. A source that publishes minutes late (CloudWatch)
+//! answers nothing live and the run's whole window by `backfill` after the run.
 
 pub mod cgroup_quota;
 pub mod cloudwatch;
