@@ -21,11 +21,16 @@ o = json.load(open(sys.argv[1]))
 pct = o["latencyPercentiles"]
 print(f"pair {sys.argv[2]} oha:     rps {o['summary']['requestsPerSec']:.0f}  p50 {pct['p50'] * 1000:.3f} ms  p99 {pct['p99'] * 1000:.3f} ms")
 PY
-    target/release/loadgen --scenario bench/reads-only.toml --target "$url" --rate "$rate" --duration "${secs}s" \
-        --no-progress --reports-dir "$work/reports" --run-id "pair$p" >/dev/null 2>&1 || true
-    python3 - "$work/reports/pair$p/summary.json" "$p" <<'PY'
+    # loadgen as it runs by default (profiler sampling the target every second beside the
+    # load), and without the profiler (the measurement alone, as oha runs).
+    for mode in default no-profile; do
+        flag=(); [ "$mode" = no-profile ] && flag=(--no-profile)
+        target/release/loadgen --scenario bench/reads-only.toml --target "$url" --rate "$rate" --duration "${secs}s" \
+            "${flag[@]}" --no-progress --reports-dir "$work/reports" --run-id "pair$p-$mode" >/dev/null 2>&1 || true
+        python3 - "$work/reports/pair$p-$mode/summary.json" "$p" "$mode" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1])); a = s["operations"]["all"]
-print(f"pair {sys.argv[2]} loadgen: rps {a['achieved_rate']:.0f}  p50 {a['latency_us']['p50'] / 1000:.3f} ms  p99 {a['latency_us']['p99'] / 1000:.3f} ms  trustworthy {s['trustworthy']}")
+print(f"pair {sys.argv[2]} loadgen ({sys.argv[3]}): rps {a['achieved_rate']:.0f}  p50 {a['latency_us']['p50'] / 1000:.3f} ms  p99 {a['latency_us']['p99'] / 1000:.3f} ms  lag p99 {s['schedule_lag']['lag_us']['p99'] / 1000:.3f} ms  trustworthy {s['trustworthy']}")
 PY
+    done
 done

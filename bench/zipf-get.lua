@@ -19,6 +19,11 @@ request = function()
   return wrk.format("GET", "/api/v1/content/" .. lo)
 end
 
+-- WRK_DELAY_MS > 0: each connection waits that long after each answer, so wrk runs near a
+-- chosen rate (connections / (delay + latency)) instead of as fast as it goes.
+local pause = tonumber(os.getenv("WRK_DELAY_MS") or "0")
+if pause > 0 then delay = function() return pause end end
+
 -- Count non-2xx answers so a run of 404s/503s cannot pass for throughput.
 local bad = 0
 response = function(status) if status ~= 200 then bad = bad + 1 end end

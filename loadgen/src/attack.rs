@@ -3,10 +3,17 @@
 //! One Goose scenario (`open-model`) with one transaction (`paced_send`). Each pass, a
 //! user takes the next ticket from the shared schedule (see `pacer.rs`), sleeps until the ticket's
 //! intended time, sends the request with Goose's client (`user.client`), records latency
-//! *from the intended time* into the recorder, and hands the service time (send →
-//! response complete) back to Goose with `record_custom_request_duration`, so Goose's own
-//! report stays meaningful. When the schedule is exhausted and nothing is in flight, the
-//! run stops itself through Goose's killswitch; Goose's run time is only a backstop.
+//! *from the intended time* into the recorder, and, when Goose's own report is wanted, hands
+//! the service time (send → response complete) to Goose with `record_custom_request_duration`.
+//! When the schedule is exhausted and nothing is in flight, the run stops itself through
+//! Goose's killswitch; Goose's run time is only a backstop.
+//!
+//! The users run on their own runtime, on threads named `loadgen-send`: by default one thread
+//! with a single-threaded runtime, so a user's timer wake-up, its request and its response
+//! never cross threads (on the main multi-threaded runtime each crossing was a futex wake-up,
+//! and the generator cost several times wrk's CPU per request). The profiler, progress bar
+//! and verifier stay on the caller's runtime, off the sending thread. All users share one HTTP
+//! client: Goose's default builds one per user, each loading the system's root certificates.
 //!
 //! Goose keeps process-wide state (the killswitch, the logger), so attacks in one process
 //! run one at a time.
@@ -15,21 +22,27 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
-use goose::goose::{GooseUser, Scenario, Transaction, TransactionResult};
-use goose::GooseAttack;
+use crate::cpu::SEND_THREAD_NAME;
 use crate::keys::{write_body, KeySpace, Operation, OperationMix};
 use crate::pacer::{Next, Pacer};
 use crate::recorder::Outcome;
-use crate::requests::{self, ReplyBody};
+use crate::requests::{self, ApiUrls, ReplyBody};
 use crate::scenario::PayloadSizes;
 use crate::verify::Verifier;
+use goose::client::GooseClientBuilder;
+use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
+use goose::goose::{GooseUser, Scenario, Transaction, TransactionResult};
+use goose::GooseAttack;
 
 /// Why the Goose part of a run failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AttackError {
     #[error("goose: {0}")]
     Goose(String),
+    #[error("starting the sending threads: {0}")]
+    Threads(std::io::Error),
+    #[error("the sending thread panicked")]
+    Panicked,
     #[error("the run did not stop within {0:?} of its schedule's end")]
     Overran(Duration),
 }
@@ -50,23 +63,71 @@ pub struct Workload {
 #[derive(Debug)]
 pub struct AttackContext {
     pub base_url: String,
+    pub api: ApiUrls,
     pub workload: Workload,
     pub pacer: Arc<Pacer>,
+    /// Hand each request to Goose's metrics (only for its own report: it costs CPU per request).
+    pub goose_metrics: bool,
 }
 
 /// How one attack is run.
 #[derive(Debug, Clone)]
 pub struct AttackSettings {
     pub users: usize,
+    /// Threads that run the users: 1 is a single-threaded runtime.
+    pub send_threads: usize,
     /// Where Goose writes its HTML report, if wanted.
     pub goose_report: Option<PathBuf>,
 }
 
+/// How long one request may take before it counts as a `timeout` error.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 static ONE_ATTACK_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Runs the schedule to its end against `pacer.base_url`; returns Goose's metrics.
-pub async fn run(context: Arc<AttackContext>, settings: &AttackSettings) -> Result<goose::metrics::GooseMetrics, AttackError> {
+/// What an attack returns.
+#[derive(Debug)]
+pub struct Attacked {
+    pub goose_metrics: goose::metrics::GooseMetrics,
+    /// CPU the sending threads used, read just before they ended.
+    pub sending_cpu: Option<Duration>,
+}
+
+/// Runs the schedule to its end against `context.base_url` on the sending threads.
+pub async fn run(context: Arc<AttackContext>, settings: &AttackSettings) -> Result<Attacked, AttackError> {
     let _only_attack = ONE_ATTACK_AT_A_TIME.lock().await;
+    let (done, finished) = tokio::sync::oneshot::channel();
+    let settings = settings.clone();
+    std::thread::Builder::new()
+        .name(SEND_THREAD_NAME.into())
+        .spawn(move || {
+            let result = sending_runtime(settings.send_threads).map_err(AttackError::Threads).and_then(|runtime| {
+                let goose_metrics = runtime.block_on(attack(context, &settings))?;
+                Ok(Attacked { goose_metrics, sending_cpu: crate::cpu::sending_cpu() })
+            });
+            let _ = done.send(result);
+        })
+        .map_err(AttackError::Threads)?;
+    finished.await.unwrap_or(Err(AttackError::Panicked))
+}
+
+/// One thread: a single-threaded runtime on the calling thread. More: that many workers.
+fn sending_runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(threads);
+        b
+    };
+    builder.thread_name(SEND_THREAD_NAME).enable_all().build()
+}
+
+/// The Goose attack itself, on the sending runtime.
+async fn attack(
+    context: Arc<AttackContext>,
+    settings: &AttackSettings,
+) -> Result<goose::metrics::GooseMetrics, AttackError> {
     let length = context.pacer.schedule.length();
     let backstop = length + Duration::from_secs(10);
     let users = settings.users.max(1);
@@ -76,13 +137,17 @@ pub async fn run(context: Arc<AttackContext>, settings: &AttackSettings) -> Resu
         let shared = shared.clone();
         Box::pin(async move { paced_send(user, &shared).await })
     });
-    let scenario = Scenario::new("open-model")
-        .register_transaction(Transaction::new(paced).set_name("paced_send"));
+    let scenario = Scenario::new("open-model").register_transaction(Transaction::new(paced).set_name("paced_send"));
 
     let goose_error = |e: goose::GooseError| AttackError::Goose(e.to_string());
     let mut attack = *GooseAttack::initialize_with_config(GooseConfiguration::default())
         .map_err(goose_error)?
         .register_scenario(scenario)
+        // One client shared by every user (clones share its connection pool). Goose's
+        // default builds a client per user, and each build loads the system's root
+        // certificates: with hundreds of users that cost more CPU than the run's requests.
+        .set_client_builder_without_cookies(GooseClientBuilder::new().without_cookies().timeout(REQUEST_TIMEOUT))
+        .map_err(goose_error)?
         .set_default(GooseDefault::Host, context.base_url.as_str())
         .map_err(goose_error)?
         .set_default(GooseDefault::Users, users)
@@ -90,9 +155,10 @@ pub async fn run(context: Arc<AttackContext>, settings: &AttackSettings) -> Resu
         .set_default(GooseDefault::IncreaseRate, format!("{}", (users * 20).max(100)).as_str())
         .map_err(goose_error)?
         .set_default(GooseDefault::RunTime, backstop.as_secs() as usize + 1)
-        .map_err(goose_error)?
-        .set_default(GooseDefault::Timeout, "30")
         .map_err(goose_error)?;
+    if !context.goose_metrics {
+        attack = *attack.set_default(GooseDefault::NoMetrics, true).map_err(goose_error)?;
+    }
     for flag in [
         GooseDefault::NoResetMetrics,
         GooseDefault::NoTransactionMetrics,
@@ -105,9 +171,7 @@ pub async fn run(context: Arc<AttackContext>, settings: &AttackSettings) -> Resu
     }
     attack = *attack.set_default(GooseDefault::Quiet, 1).map_err(goose_error)?;
     if let Some(path) = &settings.goose_report {
-        attack = *attack
-            .set_default(GooseDefault::ReportFile, path.to_string_lossy().as_ref())
-            .map_err(goose_error)?;
+        attack = *attack.set_default(GooseDefault::ReportFile, path.to_string_lossy().as_ref()).map_err(goose_error)?;
     }
 
     let limit = backstop + Duration::from_secs(30);
@@ -139,7 +203,7 @@ async fn paced_send(user: &mut GooseUser, context: &AttackContext) -> Transactio
     let op = w.mix.operation(k);
     let reply = match op {
         Operation::Read => match w.keys.pick(w.seed, k, w.zipf_exponent) {
-            Some(id) => requests::read(&user.client, &context.base_url, &id, false).await,
+            Some(id) => requests::read(&user.client, &context.api, &id, false).await,
             None => {
                 pacer.recorder.record_error_kind("read_no_key");
                 pacer.abandon(&send);
@@ -148,7 +212,7 @@ async fn paced_send(user: &mut GooseUser, context: &AttackContext) -> Transactio
         },
         Operation::Write => {
             let body = write_body(w.seed, k, &w.sizes, w.users);
-            requests::write(&user.client, &context.base_url, &body).await
+            requests::write(&user.client, &context.api, &body).await
         }
     };
     if let ReplyBody::Created { content_id } = &reply.body {
@@ -160,6 +224,9 @@ async fn paced_send(user: &mut GooseUser, context: &AttackContext) -> Transactio
         Some(kind) => Outcome::Failed(kind.clone()),
     };
     let service_time = pacer.finish(&send, op, outcome);
+    if !context.goose_metrics {
+        return Ok(());
+    }
     let method = if op == Operation::Read { "GET" } else { "POST" };
     let _ = user
         .record_custom_request_duration(

@@ -140,6 +140,11 @@ pub struct RunArgs {
     /// Goose users to start (default: sized from the peak rate by Little's law).
     #[arg(long)]
     pub users: Option<usize>,
+    /// Threads that send requests (default: the scenario's `generator.send_threads`, 1).
+    /// One thread keeps each request cheapest; raise it when one core cannot send the rate
+    /// (the summary says when the generator was the limit).
+    #[arg(long)]
+    pub send_threads: Option<usize>,
     /// Do not profile (no collectors, no verdict): for measuring the profiler's overhead.
     #[arg(long)]
     pub no_profile: bool,
@@ -228,7 +233,11 @@ pub fn default_dir(name: &str) -> PathBuf {
         return here;
     }
     let checkout = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(name);
-    if checkout.is_dir() { checkout } else { here }
+    if checkout.is_dir() {
+        checkout
+    } else {
+        here
+    }
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {

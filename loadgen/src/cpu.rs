@@ -1,10 +1,11 @@
 //! The generator's own CPU time, read from `/proc/self/task/*/stat` (Linux).
 //!
-//! When the process has threads named `loadgen*` (the binary names its runtime so), only
-//! those count. Otherwise (the library inside another program, or tests) every thread
+//! When the process has the binary's runtime threads (`loadgen-gen`), only threads named
+//! `loadgen*` count. Otherwise (the library inside another program, or tests) every thread
 //! counts except the embedded service's: its runtime (`svc-*`) and SQLite workers
 //! (`sqlx-*`). So the figure is the generator's even when the service runs in the same
-//! process. Elsewhere, or when `/proc` is unavailable, no figure is given. Times are in
+//! process. The threads that send requests (`loadgen-send`, see `attack.rs`) are also counted
+//! on their own: whether *they* were saturated is the generator's self-check. Elsewhere, or when `/proc` is unavailable, no figure is given. Times are in
 //! clock ticks of 1/100 s (Linux USER_HZ).
 
 use std::time::Duration;
@@ -14,6 +15,12 @@ use crate::target::embedded::SERVICE_THREAD_PREFIX;
 /// Prefix of the generator binary's thread names.
 pub const GENERATOR_THREAD_PREFIX: &str = "loadgen";
 
+/// The name of the binary's main runtime threads (profiler, progress, verifier).
+pub const RUNTIME_THREAD_NAME: &str = "loadgen-gen";
+
+/// The name of the threads that run the Goose users (see `attack.rs`).
+pub const SEND_THREAD_NAME: &str = "loadgen-send";
+
 /// Prefixes of threads the embedded service's libraries start on their own.
 const SERVICE_LIBRARY_THREADS: &[&str] = &["sqlx-"];
 
@@ -21,6 +28,24 @@ const TICKS_PER_SECOND: u64 = 100;
 
 /// CPU used so far by the generator's threads that are still alive.
 pub fn generator_cpu() -> Option<Duration> {
+    Some(ticks_to_duration(generator_ticks(&live_threads()?)))
+}
+
+/// CPU used so far by the generator's live threads that do *not* send requests (the
+/// sending threads report their own CPU as they finish: once gone, `/proc` forgets them).
+pub fn generator_cpu_besides_sending() -> Option<Duration> {
+    let threads: Vec<_> = live_threads()?.into_iter().filter(|(n, _)| !n.starts_with(SEND_THREAD_NAME)).collect();
+    Some(ticks_to_duration(generator_ticks(&threads)))
+}
+
+/// CPU used so far by the live threads that send requests.
+pub fn sending_cpu() -> Option<Duration> {
+    let threads = live_threads()?;
+    Some(ticks_to_duration(threads.iter().filter(|(n, _)| n.starts_with(SEND_THREAD_NAME)).map(|(_, t)| t).sum()))
+}
+
+/// `(name, CPU ticks)` of every live thread of this process.
+fn live_threads() -> Option<Vec<(String, u64)>> {
     let mut threads = Vec::new();
     for entry in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
         let dir = entry.path();
@@ -28,12 +53,16 @@ pub fn generator_cpu() -> Option<Duration> {
         let ticks = std::fs::read_to_string(dir.join("stat")).ok().and_then(|s| stat_ticks(&s)).unwrap_or(0);
         threads.push((name, ticks));
     }
-    Some(Duration::from_millis(generator_ticks(&threads) * 1000 / TICKS_PER_SECOND))
+    Some(threads)
+}
+
+fn ticks_to_duration(ticks: u64) -> Duration {
+    Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND)
 }
 
 /// Sums the ticks of the generator's threads among `(name, ticks)`.
 fn generator_ticks(threads: &[(String, u64)]) -> u64 {
-    let named = threads.iter().any(|(n, _)| n.starts_with(GENERATOR_THREAD_PREFIX));
+    let named = threads.iter().any(|(n, _)| n == RUNTIME_THREAD_NAME);
     threads
         .iter()
         .filter(|(n, _)| {
@@ -60,7 +89,7 @@ pub fn pids_cpu(pids: &[u32]) -> Duration {
         .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
         .filter_map(|s| stat_ticks(&s))
         .sum();
-    Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND)
+    ticks_to_duration(ticks)
 }
 
 /// utime + stime of a `stat` line (fields 14 and 15, counted after the `(comm)` field).
@@ -85,10 +114,23 @@ mod tests {
     #[test]
     fn counts_only_generator_threads() {
         let t = |n: &str, v| (n.to_owned(), v);
-        let binary = [t("loadgen", 1), t("loadgen-gen", 10), t("svc-worker", 100), t("sqlx-sqlite-wor", 1000), t("ctrl-c", 0)];
-        assert_eq!(generator_ticks(&binary), 11);
-        let library = [t("my-test", 2), t("tokio-runtime-w", 20), t("svc-worker", 100), t("sqlx-sqlite-wor", 1000)];
-        assert_eq!(generator_ticks(&library), 22);
+        let binary = [
+            t("loadgen", 1),
+            t("loadgen-gen", 10),
+            t("loadgen-send", 5),
+            t("svc-worker", 100),
+            t("sqlx-sqlite-wor", 1000),
+            t("ctrl-c", 0),
+        ];
+        assert_eq!(generator_ticks(&binary), 16);
+        let library = [
+            t("my-test", 2),
+            t("tokio-runtime-w", 20),
+            t("loadgen-send", 5),
+            t("svc-worker", 100),
+            t("sqlx-sqlite-wor", 1000),
+        ];
+        assert_eq!(generator_ticks(&library), 27);
     }
 
     #[test]

@@ -8,8 +8,8 @@ use crate::recorder::RecordedRun;
 use crate::scenario::{GeneratorLimits, Scenario, Slo};
 use crate::schedule::Schedule;
 use crate::summary::{
-    GeneratorInfo, OperationStats, Operations, Percentiles, ScheduleLag, SecondSample, SloCheck, SloReport,
-    Summary, Verification,
+    GeneratorInfo, OperationStats, Operations, Percentiles, ScheduleLag, SecondSample, SloCheck, SloReport, Summary,
+    Verification,
 };
 
 /// File names inside a run's report directory.
@@ -33,20 +33,34 @@ fn intended_counts(schedule: &Schedule, scenario: &Scenario, warmup: Duration) -
 }
 
 fn rate(count: u64, seconds: f64) -> f64 {
-    if seconds > 0.0 { (count as f64 / seconds * 100.0).round() / 100.0 } else { 0.0 }
+    if seconds > 0.0 {
+        (count as f64 / seconds * 100.0).round() / 100.0
+    } else {
+        0.0
+    }
 }
 
 /// Measured CPU of the generator.
 #[derive(Debug, Clone)]
 pub struct CpuUse {
+    /// Every generator thread: the sending threads, the profiler, progress and verifier.
     pub cpu: Option<Duration>,
+    /// The sending threads alone: their share of `threads` cores is the self-check.
+    pub sending: Option<Duration>,
+    /// Sending threads.
     pub threads: usize,
     /// Wall time over which `cpu` was measured.
     pub wall: Duration,
 }
 
 /// Checks the generator could keep its schedule; returns plain-language reasons if not.
-pub fn self_check(lag: &Percentiles, cpu_share: Option<f64>, limits: &GeneratorLimits, completed: u64, intended: u64) -> Vec<String> {
+pub fn self_check(
+    lag: &Percentiles,
+    cpu_share: Option<f64>,
+    limits: &GeneratorLimits,
+    completed: u64,
+    intended: u64,
+) -> Vec<String> {
     let mut reasons = Vec::new();
     let limit = limits.max_lag_p99.as_micros() as u64;
     if lag.p99 > limit {
@@ -59,7 +73,7 @@ pub fn self_check(lag: &Percentiles, cpu_share: Option<f64>, limits: &GeneratorL
     if let Some(share) = cpu_share {
         if share > limits.max_cpu_share {
             reasons.push(format!(
-                "generator CPU at {:.0}% of its threads (limit {:.0}%) — it was itself a bottleneck",
+                "generator CPU at {:.0}% of its sending threads (limit {:.0}%) — it was itself a bottleneck",
                 share * 100.0,
                 limits.max_cpu_share * 100.0
             ));
@@ -80,7 +94,12 @@ pub fn slo_checks(slo: &Slo, all: &OperationStats, verification: &Verification) 
     let mut latency = |name: &str, limit: Option<Duration>, observed: u64| {
         if let Some(limit) = limit {
             let limit = limit.as_micros() as f64;
-            checks.push(SloCheck { name: name.into(), limit, observed: observed as f64, passed: observed as f64 <= limit });
+            checks.push(SloCheck {
+                name: name.into(),
+                limit,
+                observed: observed as f64,
+                passed: observed as f64 <= limit,
+            });
         }
     };
     latency("p50_us", slo.p50, all.latency_us.p50);
@@ -143,9 +162,16 @@ pub fn build_summary(facts: &RunFacts<'_>, run: &RecordedRun) -> Summary {
             let errors = run.tags[2].per_second.get(s).map_or(0, |e| e.len());
             SecondSample {
                 t: s as u64,
-                intended: (facts.schedule.intended_between(from, from + Duration::from_secs(1)) * 100.0).round() / 100.0,
+                intended: (facts.schedule.intended_between(from, from + Duration::from_secs(1)) * 100.0).round()
+                    / 100.0,
                 sent: run.lag.per_second.get(s).map_or(0, |h| h.len()),
-                lag_p99_us: run.lag.per_second.get(s).map_or(0, |h| if h.is_empty() { 0 } else { h.value_at_quantile(0.99) }),
+                lag_p99_us: run.lag.per_second.get(s).map_or(0, |h| {
+                    if h.is_empty() {
+                        0
+                    } else {
+                        h.value_at_quantile(0.99)
+                    }
+                }),
                 completed: h.len(),
                 errors,
                 latency_us: Percentiles::of(&h),
@@ -156,7 +182,7 @@ pub fn build_summary(facts: &RunFacts<'_>, run: &RecordedRun) -> Summary {
     let lag = Percentiles::of(&run.lag.total);
     let wall = facts.measured_wall.as_secs_f64().max(0.001);
     let cpu_wall = facts.cpu.wall.as_secs_f64().max(0.001);
-    let cpu_share = facts.cpu.cpu.map(|c| c.as_secs_f64() / (cpu_wall * facts.cpu.threads.max(1) as f64));
+    let cpu_share = facts.cpu.sending.map(|c| c.as_secs_f64() / (cpu_wall * facts.cpu.threads.max(1) as f64));
     let reasons = self_check(&lag, cpu_share, &scenario.generator, all.completed, all.intended);
     let cpu_seconds = facts.cpu.cpu.map_or(0.0, |c| c.as_secs_f64());
     let generator = GeneratorInfo {
@@ -256,7 +282,7 @@ pub fn terminal_text(s: &Summary, dir: &Path) -> String {
         ms(s.schedule_lag.lag_us.max)
     );
     out += &format!(
-        "  generator: {} users, {:.2} CPU s, {:.1} µs/request, {:.0}% of {} threads\n",
+        "  generator: {} users, {:.2} CPU s, {:.1} µs/request, sending threads {:.0}% busy of {}\n",
         s.generator.users,
         s.generator.cpu_seconds,
         s.generator.cpu_us_per_request,
@@ -264,17 +290,27 @@ pub fn terminal_text(s: &Summary, dir: &Path) -> String {
         s.generator.threads
     );
     let v = &s.verification;
-    out += &format!("  writes read back: {} verified, {} lost, {} corrupted, {} unchecked\n", v.verified, v.lost, v.corrupted, v.unchecked);
+    out += &format!(
+        "  writes read back: {} verified, {} lost, {} corrupted, {} unchecked\n",
+        v.verified, v.lost, v.corrupted, v.unchecked
+    );
     for (kind, n) in &s.errors_by_kind {
         out += &format!("  errors {kind}: {n}\n");
     }
     for c in &s.slo.checks {
-        out += &format!("  SLO {:<26} {} (observed {}, limit {})\n", c.name, if c.passed { "ok" } else { "BREACHED" }, c.observed, c.limit);
+        out += &format!(
+            "  SLO {:<26} {} (observed {}, limit {})\n",
+            c.name,
+            if c.passed { "ok" } else { "BREACHED" },
+            c.observed,
+            c.limit
+        );
     }
     if s.trustworthy {
         out += "  generator kept the schedule: results are trustworthy\n";
     } else {
-        out += "  NOT TRUSTWORTHY: the generator could not keep its schedule; do not name a bottleneck from this run:\n";
+        out +=
+            "  NOT TRUSTWORTHY: the generator could not keep its schedule; do not name a bottleneck from this run:\n";
         for r in &s.generator.reasons {
             out += &format!("    - {r}\n");
         }
@@ -286,7 +322,14 @@ pub fn terminal_text(s: &Summary, dir: &Path) -> String {
         if r.next_stage == r.current_stage {
             out += &format!("  next: {} — {}\n", r.action, r.expected_gain);
         } else {
-            out += &format!("  next stage: {} → {} ({}): {}; expected: {}\n", r.current_stage, r.next_stage, r.next_profile.as_deref().unwrap_or("-"), r.action, r.expected_gain);
+            out += &format!(
+                "  next stage: {} → {} ({}): {}; expected: {}\n",
+                r.current_stage,
+                r.next_stage,
+                r.next_profile.as_deref().unwrap_or("-"),
+                r.action,
+                r.expected_gain
+            );
         }
     }
     out += &format!("  report: {}\n", dir.join("index.html").display());

@@ -9,11 +9,11 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::attack::{self, AttackContext, AttackError, AttackSettings, Workload};
-use crate::pacer::Pacer;
 use crate::keys::{write_body, KeySpace, OperationMix};
+use crate::pacer::Pacer;
 use crate::recorder::Recorder;
 use crate::report::{self, CpuUse, RunFacts};
-use crate::requests::{self, ReplyBody};
+use crate::requests::{self, ApiUrls, ReplyBody};
 use crate::scenario::Scenario;
 use crate::schedule::{users_for, Schedule};
 use crate::summary::Summary;
@@ -70,13 +70,13 @@ pub fn default_run_id(scenario: &str) -> String {
 }
 
 /// Writes the corpus of `scenario.keys.preload` items; returns their ids in rank order.
-pub async fn preload(client: &reqwest::Client, base_url: &str, scenario: &Scenario) -> Result<Vec<String>, TargetError> {
+pub async fn preload(client: &reqwest::Client, api: &ApiUrls, scenario: &Scenario) -> Result<Vec<String>, TargetError> {
     let seed = scenario.seed ^ PRELOAD_SEED;
     let count = u64::from(scenario.keys.preload);
     let replies: Vec<(u64, requests::Reply)> = futures::stream::iter(0..count)
         .map(|i| {
             let body = write_body(seed, i, &scenario.payload, scenario.keys.users);
-            async move { (i, requests::write(client, base_url, &body).await) }
+            async move { (i, requests::write(client, api, &body).await) }
         })
         .buffer_unordered(16)
         .collect()
@@ -91,7 +91,7 @@ pub async fn preload(client: &reqwest::Client, base_url: &str, scenario: &Scenar
     }
     if failures.len() as u64 > count / 10 {
         return Err(TargetError::Preload {
-            url: base_url.to_owned(),
+            url: api.content().to_string(),
             reason: format!("{} of {count} writes failed (first: {})", failures.len(), failures[0]),
         });
     }
@@ -101,10 +101,7 @@ pub async fn preload(client: &reqwest::Client, base_url: &str, scenario: &Scenar
 
 /// The HTTP client of a run (also used by the gate for its `/metrics` scrapes).
 pub fn http_client() -> Result<reqwest::Client, RunError> {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .map_err(|e| RunError::Client(e.to_string()))
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().map_err(|e| RunError::Client(e.to_string()))
 }
 
 /// Carries out a run and writes its report directory.
@@ -138,21 +135,19 @@ async fn drive(
 ) -> Result<Summary, RunError> {
     let scenario = &options.scenario;
     let base_url = target.base_url.clone();
-    let corpus = preload(client, &base_url, scenario).await?;
+    let api = ApiUrls::new(&base_url)
+        .map_err(|e| TargetError::Unreachable { url: base_url.clone(), reason: format!("not a URL: {e}") })?;
+    let corpus = preload(client, &api, scenario).await?;
 
     let measured = scenario.load.curve(scenario.duration);
     let curve = measured.after_warmup(scenario.warmup.as_secs_f64(), measured.mean());
     let schedule = Arc::new(Schedule::new(curve));
-    let users = options
-        .users
-        .unwrap_or_else(|| users_for(schedule.curve().peak(), scenario.generator.expected_latency, scenario.generator.max_users));
+    let users = options.users.unwrap_or_else(|| {
+        users_for(schedule.curve().peak(), scenario.generator.expected_latency, scenario.generator.max_users)
+    });
     let recorder = Arc::new(Recorder::new(scenario.warmup));
-    let verifier = Arc::new(Verifier::new(
-        scenario.verify.clone(),
-        scenario.seed,
-        scenario.payload.clone(),
-        scenario.keys.users,
-    ));
+    let verifier =
+        Arc::new(Verifier::new(scenario.verify.clone(), scenario.seed, scenario.payload.clone(), scenario.keys.users));
     let workload = Workload {
         seed: scenario.seed,
         mix: OperationMix::new(&scenario.mix, scenario.seed),
@@ -163,10 +158,16 @@ async fn drive(
         verifier: verifier.clone(),
     };
     let pacer = Arc::new(Pacer::new(schedule.clone(), recorder.clone(), Duration::from_millis(200)));
-    let context = Arc::new(AttackContext { base_url: base_url.clone(), workload, pacer: pacer.clone() });
+    let context = Arc::new(AttackContext {
+        base_url: base_url.clone(),
+        api: api.clone(),
+        workload,
+        pacer: pacer.clone(),
+        goose_metrics: options.goose_report,
+    });
 
     let stop = CancellationToken::new();
-    let verifying = tokio::spawn(verifier.clone().run(client.clone(), base_url.clone(), stop.clone()));
+    let verifying = tokio::spawn(verifier.clone().run(client.clone(), api, stop.clone()));
     let progress = tokio::spawn(crate::progress::show(pacer.clone(), options.progress, stop.clone()));
 
     let profile_path = options.target.profile_path();
@@ -202,8 +203,9 @@ async fn drive(
     };
 
     let goose_report = options.goose_report.then(|| dir.join(report::GOOSE_REPORT_FILE));
-    let settings = AttackSettings { users, goose_report: goose_report.clone() };
-    let cpu_before = crate::cpu::generator_cpu();
+    let settings =
+        AttackSettings { users, send_threads: scenario.generator.send_threads, goose_report: goose_report.clone() };
+    let cpu_before = crate::cpu::generator_cpu_besides_sending();
     let attack_started = tokio::time::Instant::now();
     let autoscaler = match (&target.deployment, launched_view.as_ref().and_then(|(.., a)| a.clone())) {
         (Some(d), Some(policy)) => Some(crate::autoscale::start(d.clone(), &policy, Duration::from_secs(bound))),
@@ -214,25 +216,27 @@ async fn drive(
         Some(a) => Some(a.finish().await),
         None => None,
     };
-    let cpu_after = crate::cpu::generator_cpu();
+    let cpu_after = crate::cpu::generator_cpu_besides_sending();
     let finished = tokio::time::Instant::now();
     stop.cancel();
     let _ = progress.await;
     let _ = verifying.await;
-    let goose_metrics = attacked?;
+    let attacked = attacked?;
     if options.goose_report {
-        eprintln!("{goose_metrics}");
+        eprintln!("{}", attacked.goose_metrics);
     }
 
     let start = pacer.start().unwrap_or(finished);
     let measured_start = start + scenario.warmup;
     let measured_wall = finished.saturating_duration_since(measured_start);
     let started_at = chrono::Utc::now()
-        - chrono::Duration::from_std(tokio::time::Instant::now().saturating_duration_since(measured_start)).unwrap_or_default();
-    let threads = tokio::runtime::Handle::current().metrics().num_workers();
+        - chrono::Duration::from_std(tokio::time::Instant::now().saturating_duration_since(measured_start))
+            .unwrap_or_default();
+    let others = cpu_before.zip(cpu_after).map(|(a, b)| b.saturating_sub(a));
     let cpu = CpuUse {
-        cpu: cpu_before.zip(cpu_after).map(|(a, b)| b.saturating_sub(a)),
-        threads,
+        cpu: others.zip(attacked.sending_cpu).map(|(o, s)| o + s),
+        sending: attacked.sending_cpu,
+        threads: scenario.generator.send_threads,
         wall: finished.saturating_duration_since(attack_started),
     };
     let recorded = recorder.snapshot();

@@ -182,9 +182,14 @@ pub struct GeneratorLimits {
     /// Largest acceptable p99 of schedule lag (send time − intended time).
     #[serde(with = "humantime_serde", default = "default_max_lag")]
     pub max_lag_p99: Duration,
-    /// Largest acceptable generator CPU use, as a share of its runtime's threads.
+    /// Largest acceptable generator CPU use, as a share of its sending threads.
     #[serde(default = "default_max_cpu")]
     pub max_cpu_share: f64,
+    /// Threads that send requests. One (the default) runs every user on one single-threaded
+    /// runtime: no wake-ups cross threads, which is what keeps a request cheap; more spread
+    /// the users over that many threads, for a rate one core cannot send.
+    #[serde(default = "default_send_threads")]
+    pub send_threads: usize,
 }
 
 fn default_expected_latency() -> Duration {
@@ -199,6 +204,9 @@ fn default_max_lag() -> Duration {
 fn default_max_cpu() -> f64 {
     0.9
 }
+fn default_send_threads() -> usize {
+    1
+}
 
 impl Default for GeneratorLimits {
     fn default() -> Self {
@@ -207,6 +215,7 @@ impl Default for GeneratorLimits {
             max_users: default_max_users(),
             max_lag_p99: default_max_lag(),
             max_cpu_share: default_max_cpu(),
+            send_threads: default_send_threads(),
         }
     }
 }
@@ -214,8 +223,8 @@ impl Default for GeneratorLimits {
 impl Scenario {
     /// Reads and validates a scenario file.
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ScenarioError::Read { path: path.to_owned(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ScenarioError::Read { path: path.to_owned(), source })?;
         Self::parse(&text, path)
     }
 
@@ -244,11 +253,7 @@ impl Scenario {
         if path.is_file() {
             return Self::load(&path);
         }
-        Err(ScenarioError::NotFound {
-            name: name.to_owned(),
-            dir: dir.to_owned(),
-            known: list_names(dir).join(", "),
-        })
+        Err(ScenarioError::NotFound { name: name.to_owned(), dir: dir.to_owned(), known: list_names(dir).join(", ") })
     }
 
     /// Checks what serde cannot; returns the offending field and the reason.
@@ -272,9 +277,7 @@ impl Scenario {
             return Err(("keys.users", "must be at least 1".into()));
         }
         match self.payload {
-            PayloadSizes::Fixed { bytes: 0 } => {
-                return Err(("payload.bytes", "must be at least 1".into()))
-            }
+            PayloadSizes::Fixed { bytes: 0 } => return Err(("payload.bytes", "must be at least 1".into())),
             PayloadSizes::Uniform { min, max } if min == 0 || min > max => {
                 return Err(("payload", format!("need 1 <= min <= max, got min={min} max={max}")))
             }
@@ -290,6 +293,9 @@ impl Scenario {
         }
         if !(self.generator.max_cpu_share > 0.0 && self.generator.max_cpu_share <= 1.0) {
             return Err(("generator.max_cpu_share", "must be within (0, 1]".into()));
+        }
+        if !(1..=256).contains(&self.generator.send_threads) {
+            return Err(("generator.send_threads", "must be within 1..=256".into()));
         }
         self.load.validate(self.duration)?;
         let sends = self.load.curve(self.duration).total();

@@ -177,9 +177,10 @@ pub struct GeneratorInfo {
     pub cpu_seconds: f64,
     /// `cpu_seconds` per completed request (warm-up included), microseconds.
     pub cpu_us_per_request: f64,
-    /// `cpu_seconds / (wall seconds × generator threads)`.
+    /// CPU of the threads that send requests / (wall seconds × `threads`): how busy the
+    /// sending threads were (the self-check's figure).
     pub cpu_share: f64,
-    /// Threads the generator ran on.
+    /// Threads that sent requests (`generator.send_threads`).
     pub threads: usize,
     /// How the CPU was measured: `threads` (the generator's own threads, the embedded
     /// service's left out) or `unavailable` (no `/proc`; CPU figures are then 0).

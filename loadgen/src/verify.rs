@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::keys::write_body;
-use crate::requests::{self, ReplyBody};
+use crate::requests::{self, ApiUrls, ReplyBody};
 use crate::scenario::{PayloadSizes, Verify};
 use crate::summary::Verification;
 
@@ -84,12 +84,12 @@ impl Verifier {
         }
     }
 
-    async fn check(&self, client: &reqwest::Client, base_url: &str, p: Pending) {
+    async fn check(&self, client: &reqwest::Client, api: &ApiUrls, p: Pending) {
         let expected = write_body(self.seed, p.send_index, &self.sizes, self.users);
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let reply = requests::read(client, base_url, &p.content_id, true).await;
+            let reply = requests::read(client, api, &p.content_id, true).await;
             let counter = match (&reply.status, &reply.body) {
                 (_, ReplyBody::Item(item)) => {
                     if item.payload.as_bytes() == expected.payload.as_bytes() && item.user_id == expected.user_id {
@@ -115,10 +115,10 @@ impl Verifier {
     }
 
     /// Checks due writes until `stop`, then everything still pending.
-    pub async fn run(self: Arc<Self>, client: reqwest::Client, base_url: String, stop: CancellationToken) {
+    pub async fn run(self: Arc<Self>, client: reqwest::Client, api: ApiUrls, stop: CancellationToken) {
         loop {
             while let Some(p) = self.take_due(false) {
-                self.check(&client, &base_url, p).await;
+                self.check(&client, &api, p).await;
             }
             tokio::select! {
                 () = stop.cancelled() => break,
@@ -128,7 +128,7 @@ impl Verifier {
         while let Some(p) = self.take_due(true) {
             // Give a just-acknowledged write the same head start as the others.
             tokio::time::sleep_until(p.due).await;
-            self.check(&client, &base_url, p).await;
+            self.check(&client, &api, p).await;
         }
     }
 

@@ -80,6 +80,40 @@ async fn short_run_against_the_fixture() {
     assert!(intervals.iter().any(|i| i.tag.as_deref() == Some("write")));
 }
 
+/// `send_threads = 2` spreads the users over a two-thread runtime: the same schedule is kept
+/// and the summary says how many threads sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_spread_over_two_sending_threads_keep_the_schedule() {
+    let _serial = common::SERIAL.lock().await;
+    let server = FixtureServer::start().await;
+    let reports = tempfile::tempdir().unwrap();
+    let text = format!("{SHORT}[generator]\nsend_threads = 2\n");
+    let report = loadgen::run(options(scenario(&text), &server.url, reports.path(), None)).await.unwrap();
+    let s = &report.summary;
+    assert_eq!(s.operations.all.completed, 600);
+    assert_eq!(s.operations.all.errors, 0, "{:?}", s.errors_by_kind);
+    assert_eq!(s.generator.threads, 2);
+    assert!(s.generator.cpu_seconds > 0.0 || s.generator.cpu_source == "unavailable");
+    assert!(s.trustworthy, "{:?}", s.generator.reasons);
+}
+
+/// With `--goose-report`, each request also goes to Goose's metrics and Goose writes its own
+/// report beside the summary (without it, Goose's metrics are off).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn goose_report_is_written_when_asked_for() {
+    let _serial = common::SERIAL.lock().await;
+    let server = FixtureServer::start().await;
+    let reports = tempfile::tempdir().unwrap();
+    let mut run = options(scenario(SHORT), &server.url, reports.path(), None);
+    run.goose_report = true;
+    let report = loadgen::run(run).await.unwrap();
+    assert_eq!(report.summary.operations.all.completed, 600);
+    assert_eq!(report.summary.files.goose_report.as_deref(), Some("goose-report.html"));
+    let html = std::fs::read_to_string(report.dir.join("goose-report.html")).unwrap();
+    // Goose's request table names the two operations the transaction reported.
+    assert!(html.contains("GET read") && html.contains("POST write"), "Goose report without the two operations");
+}
+
 /// wrk2's test: while the server stalls 500 ms, requests keep being *intended*; their
 /// latency counts from then, so p99 rises to the stall even though only two users (two
 /// connections) exist and they sent nothing during it. The lag is seen and flagged.
@@ -134,11 +168,8 @@ async fn reports_of_two_generators_merge() {
     assert_eq!(merged.operations.all.intended, 800);
     assert_eq!(merged.generator.processes, 2);
     assert!(merged.trustworthy);
-    let logged: u64 = loadgen::merge::read_interval_log(&out.join("latency.hlog"))
-        .unwrap()
-        .iter()
-        .map(|i| i.histogram.len())
-        .sum();
+    let logged: u64 =
+        loadgen::merge::read_interval_log(&out.join("latency.hlog")).unwrap().iter().map(|i| i.histogram.len()).sum();
     assert_eq!(logged, completed);
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();

@@ -185,7 +185,12 @@ fn verdict_view(verdict: Option<&Verdict>) -> VerdictView {
             bottleneck: v.bottleneck.clone(),
             confidence: v.confidence.clone(),
             knee: v.knee.as_ref().map(|k| {
-                format!("knee at {} s: offered {} req/s, achieved {} req/s", k.t, num(k.offered_rate), num(k.achieved_rate))
+                format!(
+                    "knee at {} s: offered {} req/s, achieved {} req/s",
+                    k.t,
+                    num(k.offered_rate),
+                    num(k.achieved_rate)
+                )
             }),
             headroom: v.headroom.map(|h| format!("{} more load before the tightest tier saturates", percent(h))),
         },
@@ -244,7 +249,16 @@ pub fn page(
     let lag = &summary.schedule_lag;
     let facts = vec![
         fact("generator CPU per request", format!("{} µs", num(g.cpu_us_per_request))),
-        fact("generator CPU", format!("{} s, {} of {} threads (measured: {})", num(g.cpu_seconds), percent(g.cpu_share), g.threads, g.cpu_source)),
+        fact(
+            "generator CPU",
+            format!(
+                "{} s; sending threads {} busy of {} (measured: {})",
+                num(g.cpu_seconds),
+                percent(g.cpu_share),
+                g.threads,
+                g.cpu_source
+            ),
+        ),
         fact("generator users / processes", format!("{} / {}", g.users, g.processes)),
         fact("schedule lag p99 (limit)", format!("{} ({})", ms(lag.lag_us.p99 as f64), ms(lag.limit_p99_us as f64))),
         fact("writes read back", format!("{} sampled, {} verified, {} unchecked", v.sampled, v.verified, v.unchecked)),
