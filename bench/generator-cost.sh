@@ -22,7 +22,7 @@ cpu_of() { tail -1 "$1" | awk '{print ($1 + $2)}'; }  # user + sys seconds from 
 run_wrk() {
     WRK_DELAY_MS=$2 /usr/bin/time -f "%U %S" -o "$work/wrk.time" \
         wrk -t1 -c"$1" -d"${secs}s" -s bench/zipf-get.lua "$url/" >"$work/wrk.txt"
-    awk -v c="$(cpu_of "$work/wrk.time")" -v s="$secs" '/requests in/ {printf "%.0f %.1f", $1 / s, c * 1e6 / $1}' "$work/wrk.txt"
+    awk -v c="$(cpu_of "$work/wrk.time")" -v s="$secs" '/requests in/ {printf "%.0f %.1f\n", $1 / s, c * 1e6 / $1}' "$work/wrk.txt"
 }
 
 read -r wrk_rate wrk_us < <(run_wrk 32 0)

@@ -5,10 +5,10 @@
 //!
 //! Tokio's timer fires on whole-millisecond ticks, rounding *up*: sleeping until the intended
 //! time would make every send leave 0–1 ms late, and that lateness, charged as latency, adds
-//! most of a millisecond to every figure of a fast target. So a user sleeps until one tick
-//! before the intended time and sends as soon as it wakes: the send leaves within the
-//! millisecond before its intended time (the arrival process keeps its rate, with sub-ms
-//! jitter). Latency is charged from the intended time when the send is late (coordinated
+//! most of a millisecond to every figure of a fast target. So a user sleeps until two ticks
+//! before the intended time and sends as soon as it wakes: the send leaves within the two
+//! milliseconds before its intended time, even when the OS wakes the thread up to a tick late
+//! (the arrival process keeps its rate, with ms jitter). Latency is charged from the intended time when the send is late (coordinated
 //! omission: the target or the generator held it up) and from the actual send when it is
 //! early (the request really started then).
 
@@ -24,6 +24,11 @@ use crate::schedule::{Schedule, Ticket};
 
 /// The resolution of Tokio's timer: a sleep ends on the first tick at or after its deadline.
 const TIMER_TICK: Duration = Duration::from_millis(1);
+
+/// How early a user aims to wake: two ticks, so a wake-up the OS delays by up to a tick
+/// (a busy 2-core machine does) still sends before the intended time instead of charging
+/// that delay to the target as latency.
+const WAKE_EARLY: Duration = Duration::from_millis(2 * TIMER_TICK.as_millis() as u64);
 
 /// Shared by every user of one run.
 #[derive(Debug)]
@@ -77,7 +82,7 @@ impl Pacer {
             return Next::Exhausted { last: left == 0 };
         };
         let intended_at = start + ticket.intended;
-        let wake_at = intended_at.checked_sub(TIMER_TICK).unwrap_or(intended_at);
+        let wake_at = intended_at.checked_sub(WAKE_EARLY).unwrap_or(intended_at);
         loop {
             let now = Instant::now();
             if now >= wake_at {
