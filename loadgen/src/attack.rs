@@ -2,7 +2,8 @@
 //!
 //! One Goose scenario (`open-model`) with one transaction (`paced_send`). Each pass, a
 //! user takes the next ticket from the shared schedule (see `pacer.rs`), sleeps until the ticket's
-//! intended time, sends the request with Goose's client (`user.client`), records latency
+//! intended time, sends the request on a keep-alive connection from the run's pool (see
+//! `http1.rs`), records latency
 //! *from the intended time* into the recorder, and, when Goose's own report is wanted, hands
 //! the service time (send → response complete) to Goose with `record_custom_request_duration`.
 //! When the schedule is exhausted and nothing is in flight, the run stops itself through
@@ -12,8 +13,9 @@
 //! with a single-threaded runtime, so a user's timer wake-up, its request and its response
 //! never cross threads (on the main multi-threaded runtime each crossing was a futex wake-up,
 //! and the generator cost several times wrk's CPU per request). The profiler, progress bar
-//! and verifier stay on the caller's runtime, off the sending thread. All users share one HTTP
-//! client: Goose's default builds one per user, each loading the system's root certificates.
+//! and verifier stay on the caller's runtime, off the sending thread. Goose still gives each
+//! user a client (unused by the sends); they all share one, since Goose's default builds one
+//! per user, each loading the system's root certificates.
 //!
 //! Goose keeps process-wide state (the killswitch, the logger), so attacks in one process
 //! run one at a time.
@@ -23,10 +25,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cpu::SEND_THREAD_NAME;
+use crate::http1::{ConnectionPool, REQUEST_TIMEOUT};
 use crate::keys::{write_body, KeySpace, Operation, OperationMix};
 use crate::pacer::{Next, Pacer};
 use crate::recorder::Outcome;
-use crate::requests::{self, ApiUrls, ReplyBody};
+use crate::requests::{ApiUrls, ReplyBody};
 use crate::scenario::PayloadSizes;
 use crate::verify::Verifier;
 use goose::client::GooseClientBuilder;
@@ -66,6 +69,8 @@ pub struct AttackContext {
     pub api: ApiUrls,
     pub workload: Workload,
     pub pacer: Arc<Pacer>,
+    /// The paced sends' keep-alive connections.
+    pub connections: ConnectionPool,
     /// Hand each request to Goose's metrics (only for its own report: it costs CPU per request).
     pub goose_metrics: bool,
 }
@@ -79,9 +84,6 @@ pub struct AttackSettings {
     /// Where Goose writes its HTML report, if wanted.
     pub goose_report: Option<PathBuf>,
 }
-
-/// How long one request may take before it counts as a `timeout` error.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 static ONE_ATTACK_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -201,20 +203,23 @@ async fn paced_send(user: &mut GooseUser, context: &AttackContext) -> Transactio
     let k = send.ticket.index;
     let w = &context.workload;
     let op = w.mix.operation(k);
+    let mut connection = context.connections.take();
     let reply = match op {
         Operation::Read => match w.keys.pick(w.seed, k, w.zipf_exponent) {
-            Some(id) => requests::read(&user.client, &context.api, &id, false).await,
+            Some(id) => connection.read(&context.api, &id).await,
             None => {
                 pacer.recorder.record_error_kind("read_no_key");
+                context.connections.give_back(connection);
                 pacer.abandon(&send);
                 return Ok(());
             }
         },
         Operation::Write => {
             let body = write_body(w.seed, k, &w.sizes, w.users);
-            requests::write(&user.client, &context.api, &body).await
+            connection.write(&context.api, &body).await
         }
     };
+    context.connections.give_back(connection);
     if let ReplyBody::Created { content_id } = &reply.body {
         w.keys.push(content_id.clone());
         w.verifier.acknowledged(content_id, k);

@@ -116,8 +116,9 @@ pub fn zipf_rank(seed: u64, k: u64, n: usize, exponent: f64) -> Option<usize> {
     Some(rank.clamp(1, n))
 }
 
-/// A write's content: who posts it and the payload bytes (printable ASCII).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A write's content: who posts it and the payload bytes (printable ASCII). It serializes
+/// as the API's JSON request body.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct WriteBody {
     pub user_id: String,
     pub payload: String,

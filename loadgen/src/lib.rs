@@ -15,6 +15,7 @@ pub mod evolve;
 pub mod exit;
 pub mod gate;
 pub mod html;
+pub mod http1;
 pub mod keys;
 pub mod merge;
 pub mod pacer;

@@ -42,21 +42,72 @@ struct Created {
     content_id: String,
 }
 
+/// Why a base URL cannot be driven.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiUrlError {
+    #[error("not a URL: {0}")]
+    NotAUrl(#[from] url::ParseError),
+    #[error("not a base URL (it has no host and path)")]
+    NotABase,
+    #[error("scheme must be http, got {0} (the generator speaks plain HTTP/1.1: point it at the server behind TLS)")]
+    Scheme(String),
+}
+
 /// The content API's URLs under one base, parsed once. Parsing a URL string per request
 /// (scheme, host with its IDNA pass, path) cost a few percent of the generator's CPU.
 #[derive(Debug, Clone)]
 pub struct ApiUrls {
     content: reqwest::Url,
+    /// Where the paced sends connect, and what their `Host` header says.
+    pub(crate) origin: Origin,
+    /// `/…/api/v1/content` as a request target (origin-form).
+    pub(crate) content_path: http::Uri,
 }
+
+/// The host and port a base URL names.
+#[derive(Debug, Clone)]
+pub(crate) struct Origin {
+    pub host: String,
+    pub port: u16,
+    pub host_header: http::HeaderValue,
+}
+
+/// The characters a path segment must percent-encode (as the `url` crate's path segment set).
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'%')
+    .add(b'/');
 
 impl ApiUrls {
     /// `base_url` is where the API lives (`http://host:port`, optionally with a path prefix).
-    pub fn new(base_url: &str) -> Result<Self, url::ParseError> {
+    pub fn new(base_url: &str) -> Result<Self, ApiUrlError> {
         let content = reqwest::Url::parse(&format!("{}/api/v1/content", base_url.trim_end_matches('/')))?;
-        if content.cannot_be_a_base() {
-            return Err(url::ParseError::RelativeUrlWithCannotBeABaseBase);
+        if content.scheme() != "http" {
+            return Err(ApiUrlError::Scheme(content.scheme().to_owned()));
         }
-        Ok(Self { content })
+        let (Some(host), Some(port)) = (content.host_str(), content.port_or_known_default()) else {
+            return Err(ApiUrlError::NotABase);
+        };
+        if content.cannot_be_a_base() {
+            return Err(ApiUrlError::NotABase);
+        }
+        let authority = match content.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        };
+        let host_header = http::HeaderValue::from_str(&authority).map_err(|_| ApiUrlError::NotABase)?;
+        // A bracketed IPv6 literal connects without its brackets.
+        let connect_host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let content_path = http::Uri::try_from(content.path()).map_err(|_| ApiUrlError::NotABase)?;
+        Ok(Self { origin: Origin { host: connect_host, port, host_header }, content_path, content })
     }
 
     /// `…/api/v1/content`.
@@ -69,6 +120,12 @@ impl ApiUrls {
         let mut url = self.content.clone();
         url.path_segments_mut().expect("checked in `new`: the URL can be a base").push(id);
         url
+    }
+
+    /// The request target of [`ApiUrls::item`] (origin-form: path only).
+    pub(crate) fn item_path(&self, id: &str) -> Result<http::Uri, http::uri::InvalidUri> {
+        let encoded = percent_encoding::utf8_percent_encode(id, PATH_SEGMENT);
+        http::Uri::try_from(format!("{}/{encoded}", self.content_path.path()))
     }
 }
 
@@ -84,7 +141,7 @@ fn transport_error(e: &reqwest::Error) -> String {
     }
 }
 
-fn failed(status: Option<u16>, kind: String) -> Reply {
+pub(crate) fn failed(status: Option<u16>, kind: String) -> Reply {
     Reply { status, error: Some(kind), body: ReplyBody::None }
 }
 
@@ -98,33 +155,40 @@ async fn exchange(request: reqwest::RequestBuilder) -> Result<(u16, bytes::Bytes
 
 /// `POST /api/v1/content`; success is `202` with a `content_id`.
 pub async fn write(client: &reqwest::Client, api: &ApiUrls, body: &WriteBody) -> Reply {
-    let json = serde_json::json!({ "user_id": body.user_id, "payload": body.payload });
-    let (status, bytes) = match exchange(client.post(api.content()).json(&json)).await {
-        Ok(answer) => answer,
-        Err(reply) => return reply,
-    };
-    if status != 202 && status != 201 && status != 200 {
-        return failed(Some(status), format!("http_{status}"));
-    }
-    match serde_json::from_slice::<Created>(&bytes) {
-        Ok(c) => Reply { status: Some(status), error: None, body: ReplyBody::Created { content_id: c.content_id } },
-        Err(_) => failed(Some(status), "bad_json".into()),
+    match exchange(client.post(api.content()).json(body)).await {
+        Ok((status, bytes)) => written(status, &bytes),
+        Err(reply) => reply,
     }
 }
 
 /// `GET /api/v1/content/{id}`; success is `200`. With `parse`, the body is decoded.
 pub async fn read(client: &reqwest::Client, api: &ApiUrls, id: &str, parse: bool) -> Reply {
-    let (status, bytes) = match exchange(client.get(api.item(id))).await {
-        Ok(answer) => answer,
-        Err(reply) => return reply,
-    };
+    match exchange(client.get(api.item(id))).await {
+        Ok((status, bytes)) => item_read(status, &bytes, parse),
+        Err(reply) => reply,
+    }
+}
+
+/// What a write's answer means, however it was sent.
+pub(crate) fn written(status: u16, bytes: &[u8]) -> Reply {
+    if status != 202 && status != 201 && status != 200 {
+        return failed(Some(status), format!("http_{status}"));
+    }
+    match serde_json::from_slice::<Created>(bytes) {
+        Ok(c) => Reply { status: Some(status), error: None, body: ReplyBody::Created { content_id: c.content_id } },
+        Err(_) => failed(Some(status), "bad_json".into()),
+    }
+}
+
+/// What a read's answer means, however it was sent; with `parse`, the item is decoded.
+pub(crate) fn item_read(status: u16, bytes: &[u8], parse: bool) -> Reply {
     if status != 200 {
         return failed(Some(status), format!("http_{status}"));
     }
     if !parse {
         return Reply { status: Some(status), error: None, body: ReplyBody::None };
     }
-    match serde_json::from_slice::<Item>(&bytes) {
+    match serde_json::from_slice::<Item>(bytes) {
         Ok(item) => Reply { status: Some(status), error: None, body: ReplyBody::Item(item) },
         Err(_) => failed(Some(status), "bad_json".into()),
     }

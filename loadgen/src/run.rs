@@ -136,7 +136,7 @@ async fn drive(
     let scenario = &options.scenario;
     let base_url = target.base_url.clone();
     let api = ApiUrls::new(&base_url)
-        .map_err(|e| TargetError::Unreachable { url: base_url.clone(), reason: format!("not a URL: {e}") })?;
+        .map_err(|reason| TargetError::BadUrl { url: base_url.clone(), reason })?;
     let corpus = preload(client, &api, scenario).await?;
 
     let measured = scenario.load.curve(scenario.duration);
@@ -163,6 +163,7 @@ async fn drive(
         api: api.clone(),
         workload,
         pacer: pacer.clone(),
+        connections: Default::default(),
         goose_metrics: options.goose_report,
     });
 

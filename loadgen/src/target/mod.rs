@@ -54,6 +54,8 @@ pub enum TargetError {
     Start(String),
     #[error("target {url} is not reachable: {reason}")]
     Unreachable { url: String, reason: String },
+    #[error("--target {url}: {reason}")]
+    BadUrl { url: String, reason: crate::requests::ApiUrlError },
     #[error("target {url} rejected the preload: {reason}")]
     Preload { url: String, reason: String },
     #[error("cannot bring the stage up: {0}")]
@@ -63,7 +65,7 @@ pub enum TargetError {
 impl TargetError {
     /// True for errors in the user's files or arguments rather than in the target.
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, Self::Profile { .. } | Self::Topology(crate::topology::TopologyError::Profile(_)))
+        matches!(self, Self::Profile { .. } | Self::BadUrl { .. } | Self::Topology(crate::topology::TopologyError::Profile(_)))
     }
 }
 
