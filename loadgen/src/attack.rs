@@ -3,7 +3,7 @@
 //! One Goose scenario (`open-model`) with one transaction (`paced_send`). Each pass, a
 //! user takes the next ticket from the shared schedule (see `pacer.rs`), sleeps until the ticket's
 //! intended time, sends the request on a keep-alive connection from the run's pool (see
-//! `http1.rs`), records latency
+//! `http1.rs`; over HTTPS, Goose's reqwest client), records latency
 //! *from the intended time* into the recorder, and, when Goose's own report is wanted, hands
 //! the service time (send → response complete) to Goose with `record_custom_request_duration`.
 //! When the schedule is exhausted and nothing is in flight, the run stops itself through
@@ -26,10 +26,10 @@ use std::time::Duration;
 
 use crate::cpu::SEND_THREAD_NAME;
 use crate::http1::{ConnectionPool, REQUEST_TIMEOUT};
-use crate::keys::{write_body, KeySpace, Operation, OperationMix};
+use crate::keys::{write_body, KeySpace, Operation, OperationMix, WriteBody};
 use crate::pacer::{Next, Pacer};
 use crate::recorder::Outcome;
-use crate::requests::{ApiUrls, ReplyBody};
+use crate::requests::{self, ApiUrls, Reply, ReplyBody};
 use crate::scenario::PayloadSizes;
 use crate::verify::Verifier;
 use goose::client::GooseClientBuilder;
@@ -203,23 +203,18 @@ async fn paced_send(user: &mut GooseUser, context: &AttackContext) -> Transactio
     let k = send.ticket.index;
     let w = &context.workload;
     let op = w.mix.operation(k);
-    let mut connection = context.connections.take();
-    let reply = match op {
+    let call = match op {
         Operation::Read => match w.keys.pick(w.seed, k, w.zipf_exponent) {
-            Some(id) => connection.read(&context.api, &id).await,
+            Some(id) => Call::Read(id),
             None => {
                 pacer.recorder.record_error_kind("read_no_key");
-                context.connections.give_back(connection);
                 pacer.abandon(&send);
                 return Ok(());
             }
         },
-        Operation::Write => {
-            let body = write_body(w.seed, k, &w.sizes, w.users);
-            connection.write(&context.api, &body).await
-        }
+        Operation::Write => Call::Write(write_body(w.seed, k, &w.sizes, w.users)),
     };
-    context.connections.give_back(connection);
+    let reply = send_call(user, context, &call).await;
     if let ReplyBody::Created { content_id } = &reply.body {
         w.keys.push(content_id.clone());
         w.verifier.acknowledged(content_id, k);
@@ -244,4 +239,29 @@ async fn paced_send(user: &mut GooseUser, context: &AttackContext) -> Transactio
         )
         .await;
     Ok(())
+}
+
+/// One request of the schedule, ready to send.
+enum Call {
+    Read(String),
+    Write(WriteBody),
+}
+
+/// Sends `call` on a pooled lean connection, or, over HTTPS, with Goose's reqwest client
+/// (which does the TLS).
+async fn send_call(user: &GooseUser, context: &AttackContext, call: &Call) -> Reply {
+    let api = &context.api;
+    if !api.is_plain_http() {
+        return match call {
+            Call::Read(id) => requests::read(&user.client, api, id, false).await,
+            Call::Write(body) => requests::write(&user.client, api, body).await,
+        };
+    }
+    let mut connection = context.connections.take();
+    let reply = match call {
+        Call::Read(id) => connection.read(api, id).await,
+        Call::Write(body) => connection.write(api, body).await,
+    };
+    context.connections.give_back(connection);
+    reply
 }

@@ -12,6 +12,9 @@
 //! used once every tenth of a second, cost the generator (and the target) about a quarter more
 //! CPU per request than a few warm ones.
 //!
+//! For plain-HTTP targets only: over HTTPS the sends use the shared reqwest client (its TLS),
+//! as they did before (`attack.rs` chooses by the base URL's scheme).
+//!
 //! The connection is opened on first use, and again whenever it is found closed or a
 //! request fails. A request the connection never took (hyper hands it back) is retried once
 //! on a fresh connection, as reqwest's pool does: nothing was written, so a write cannot be

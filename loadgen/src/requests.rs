@@ -49,7 +49,7 @@ pub enum ApiUrlError {
     NotAUrl(#[from] url::ParseError),
     #[error("not a base URL (it has no host and path)")]
     NotABase,
-    #[error("scheme must be http, got {0} (the generator speaks plain HTTP/1.1: point it at the server behind TLS)")]
+    #[error("scheme must be http or https, got {0}")]
     Scheme(String),
 }
 
@@ -90,7 +90,7 @@ impl ApiUrls {
     /// `base_url` is where the API lives (`http://host:port`, optionally with a path prefix).
     pub fn new(base_url: &str) -> Result<Self, ApiUrlError> {
         let content = reqwest::Url::parse(&format!("{}/api/v1/content", base_url.trim_end_matches('/')))?;
-        if content.scheme() != "http" {
+        if !matches!(content.scheme(), "http" | "https") {
             return Err(ApiUrlError::Scheme(content.scheme().to_owned()));
         }
         let (Some(host), Some(port)) = (content.host_str(), content.port_or_known_default()) else {
@@ -108,6 +108,12 @@ impl ApiUrls {
         let connect_host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
         let content_path = http::Uri::try_from(content.path()).map_err(|_| ApiUrlError::NotABase)?;
         Ok(Self { origin: Origin { host: connect_host, port, host_header }, content_path, content })
+    }
+
+    /// Plain HTTP: the paced sends use their own lean connections (`http1.rs`); over HTTPS
+    /// they go through the shared reqwest client and its TLS.
+    pub fn is_plain_http(&self) -> bool {
+        self.content.scheme() == "http"
     }
 
     /// `…/api/v1/content`.

@@ -190,9 +190,11 @@ async fn an_error_status_is_counted_by_code_and_keeps_the_connection() {
 }
 
 #[test]
-fn only_plain_http_base_urls_are_accepted() {
-    let https = ApiUrls::new("https://127.0.0.1:8443").unwrap_err().to_string();
-    assert!(https.contains("scheme must be http, got https"), "{https}");
+fn base_urls_must_be_http_or_https_and_only_http_takes_the_lean_path() {
+    assert!(ApiUrls::new("http://127.0.0.1:8080").unwrap().is_plain_http());
+    assert!(!ApiUrls::new("https://staging.example.com").unwrap().is_plain_http());
+    let ftp = ApiUrls::new("ftp://127.0.0.1").unwrap_err().to_string();
+    assert_eq!(ftp, "scheme must be http or https, got ftp");
     assert!(ApiUrls::new("not a url").unwrap_err().to_string().starts_with("not a URL"));
     assert!(ApiUrls::new("http://[::1]:8080").is_ok());
 }
