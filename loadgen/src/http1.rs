@@ -32,10 +32,16 @@ use crate::keys::WriteBody;
 use crate::requests::{self, failed, ApiUrls, Reply};
 
 /// One connection to the target; empty until the first request opens it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Connection {
     sender: Option<SendRequest<Full<Bytes>>>,
-    timeout: Option<Duration>,
+    timeout: Duration,
+}
+
+impl Default for Connection {
+    fn default() -> Self {
+        Self::with_timeout(REQUEST_TIMEOUT)
+    }
 }
 
 /// Idle connections of one run, given back last handed out first.
@@ -69,7 +75,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 impl Connection {
     /// A connection whose requests time out after `timeout` (default [`REQUEST_TIMEOUT`]).
     pub fn with_timeout(timeout: Duration) -> Self {
-        Self { sender: None, timeout: Some(timeout) }
+        Self { sender: None, timeout }
     }
 
     /// Whether a connection is open (for tests: it is reused between requests).
@@ -112,8 +118,7 @@ impl Connection {
         request: Result<hyper::Request<Full<Bytes>>, http::Error>,
     ) -> Result<(u16, Bytes), Reply> {
         let request = request.map_err(|_| failed(None, "request".into()))?;
-        let timeout = self.timeout.unwrap_or(REQUEST_TIMEOUT);
-        let answer = match tokio::time::timeout(timeout, self.send(api, request)).await {
+        let answer = match tokio::time::timeout(self.timeout, self.send(api, request)).await {
             Ok(answer) => answer,
             Err(_) => Err(failed(None, "timeout".into())),
         };

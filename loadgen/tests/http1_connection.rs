@@ -29,6 +29,8 @@ enum Behaviour {
 struct Seen {
     connections: AtomicUsize,
     requests: Mutex<Vec<String>>,
+    /// For each request, the number (1, 2, …) of the connection it came on.
+    came_on: Mutex<Vec<usize>>,
 }
 
 /// Starts the server on a loopback port; returns its base URL and what it saw.
@@ -39,19 +41,20 @@ async fn serve(behaviour: Behaviour) -> (String, Arc<Seen>) {
     let shared = seen.clone();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            shared.connections.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(answer(stream, behaviour, shared.clone()));
+            let number = shared.connections.fetch_add(1, Ordering::SeqCst) + 1;
+            tokio::spawn(answer(stream, number, behaviour, shared.clone()));
         }
     });
     (url, seen)
 }
 
-async fn answer(mut stream: TcpStream, behaviour: Behaviour, seen: Arc<Seen>) {
+async fn answer(mut stream: TcpStream, number: usize, behaviour: Behaviour, seen: Arc<Seen>) {
     let mut buffer = Vec::new();
     loop {
         let Some(request) = read_request(&mut stream, &mut buffer).await else { return };
         let is_write = request.starts_with("POST ");
         seen.requests.lock().unwrap().push(request);
+        seen.came_on.lock().unwrap().push(number);
         let (status, body) = match (behaviour, is_write) {
             (Behaviour::Stall, _) => {
                 tokio::time::sleep(Duration::from_secs(60)).await;
@@ -210,12 +213,13 @@ async fn the_pool_hands_out_the_connection_given_back_last_and_drops_closed_ones
     pool.give_back(first);
     pool.give_back(second);
     assert_eq!(pool.idle(), 2);
-    // Ten sends one after another all reuse one warm connection.
+    // Ten sends one after another all reuse the connection given back last (the second).
     for _ in 0..10 {
         let mut connection = pool.take();
         assert_eq!(connection.read(&api, "c").await.error, None);
         pool.give_back(connection);
     }
+    assert_eq!(seen.came_on.lock().unwrap()[..], [1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2]);
     assert_eq!(seen.connections.load(Ordering::SeqCst), 2);
     pool.give_back(Connection::default());
     assert_eq!(pool.idle(), 2, "a connection never opened is not kept");

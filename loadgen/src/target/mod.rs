@@ -65,7 +65,10 @@ pub enum TargetError {
 impl TargetError {
     /// True for errors in the user's files or arguments rather than in the target.
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, Self::Profile { .. } | Self::BadUrl { .. } | Self::Topology(crate::topology::TopologyError::Profile(_)))
+        matches!(
+            self,
+            Self::Profile { .. } | Self::BadUrl { .. } | Self::Topology(crate::topology::TopologyError::Profile(_))
+        )
     }
 }
 

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use super::TargetError;
 
-/// Checks that `base_url` is a plain-HTTP URL the generator can drive and answers `GET /healthz` with 200 within a few seconds.
+/// Checks that `base_url` is an http(s) URL the generator can drive and that it answers
+/// `GET /healthz` with 200 within a few seconds.
 pub async fn check(client: &reqwest::Client, base_url: &str) -> Result<(), TargetError> {
     let unreachable = |reason: String| TargetError::Unreachable { url: base_url.to_owned(), reason };
     crate::requests::ApiUrls::new(base_url)
