@@ -14,6 +14,7 @@ use crate::{
     http::{self, AppState},
     metrics::AppMetrics,
     queue,
+    readiness::{Cached, Readiness},
     store::PayloadStore,
     worker::{self, WorkerDeps},
 };
@@ -51,6 +52,8 @@ impl App {
             metrics: Arc::new(AppMetrics::new()),
             http: Arc::new(config.http.clone()),
             in_flight: Arc::new(Semaphore::new(config.http.max_in_flight.max(1))),
+            readiness: Arc::new(Readiness::new(config.http.probe_interval)),
+            queue_stats: Arc::new(Cached::new(config.http.probe_interval)),
         };
         Ok(Self { state, config })
     }
@@ -82,21 +85,35 @@ impl App {
                 stop.clone(),
             ))
         });
+        let prober = tokio::spawn(probe_loop(self.state.clone(), stop.clone()));
         let router = self.router();
         let stop_http = stop.clone();
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                tokio::select! {
-                    () = shutdown => {}
-                    () = stop_http.cancelled() => {}
-                }
-            })
-            .await;
+        let served = http::server::serve(listener, router, &self.config.http, self.state.metrics.clone(), async move {
+            tokio::select! {
+                () = shutdown => {}
+                () = stop_http.cancelled() => {}
+            }
+        })
+        .await;
         stop.cancel();
+        let _ = prober.await;
         if let Some(workers) = workers {
             let _ = workers.await;
         }
         served.map_err(ServeError::Io)
+    }
+}
+
+/// Probes readiness once per interval while serving, so the breakers learn that an optional
+/// backend is back (or gone) and `/metrics` shows it, whether or not anyone asks `/healthz`.
+async fn probe_loop(state: AppState, stop: CancellationToken) {
+    let every = state.readiness.interval;
+    loop {
+        state.readiness.check(&state).await;
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
     }
 }
 

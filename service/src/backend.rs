@@ -123,6 +123,24 @@ pub struct QueueStats {
     pub oldest_age_seconds: f64,
 }
 
+/// One backend's answer to the readiness probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    /// Name as reported in `/healthz` and `/metrics` (`db_primary`, `db_replica_0`, `cache`, …).
+    pub name: String,
+    /// Whether the service can serve without it: a failing required backend makes the
+    /// instance unavailable (503), a failing optional one only degraded (200).
+    pub required: bool,
+    /// `None` when it answered, else why not (for the log only, never the response).
+    pub failure: Option<String>,
+}
+
+impl Probe {
+    pub fn new(name: impl Into<String>, required: bool, failure: Option<String>) -> Self {
+        Self { name: name.into(), required, failure }
+    }
+}
+
 /// Size and use of one connection pool.
 #[derive(Debug, Clone)]
 pub struct PoolStats {

@@ -105,11 +105,27 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// Largest accepted request body; larger bodies get 413.
     pub max_body_bytes: usize,
-    /// Requests served concurrently before new ones are shed with 503.
+    /// Requests served concurrently before new ones are shed with 503. A request holds its
+    /// place only while the handler works, not while its body is still arriving.
     pub max_in_flight: usize,
-    /// Longest a request may take before it is answered 503.
+    /// Longest a request may take before it is answered 503 (the handler's work, once the
+    /// request has arrived whole).
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// Open connections; past this a new connection is answered 503 and closed at once. Keep
+    /// it above `max_in_flight`: slow clients then hold connections, not handler places.
+    pub max_connections: usize,
+    /// A connection that has not sent a whole request head within this is closed (slow or
+    /// stalled clients; also bounds how long an idle keep-alive connection stays open).
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// A request body not received whole within this is answered 408 and its connection closed.
+    #[serde(with = "humantime_serde")]
+    pub body_read_timeout: Duration,
+    /// Readiness is probed at most this often, however often `/healthz` and `/metrics` are
+    /// asked (so they cannot tie up the backends' pools); also the breakers' cooldown floor.
+    #[serde(with = "humantime_serde")]
+    pub probe_interval: Duration,
     /// Test knob: CPU burnt per API request, to inject an app-tier bottleneck.
     #[serde(with = "humantime_serde")]
     pub extra_cpu_per_request: Duration,
@@ -124,6 +140,10 @@ impl Default for HttpConfig {
             max_body_bytes: 64 * 1024,
             max_in_flight: 1024,
             request_timeout: Duration::from_secs(10),
+            max_connections: 4096,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
+            probe_interval: Duration::from_millis(500),
             extra_cpu_per_request: Duration::ZERO,
             extra_queries_per_read: 0,
         }
@@ -191,6 +211,10 @@ pub struct PostgresConfig {
     pub statement_timeout: Duration,
     /// Shard primaries for `user_content`, routed by user_id (empty = not sharded).
     pub shard_urls: Vec<String>,
+    /// A replica that failed gets no reads (they go to the primary) for this long, or until
+    /// the readiness probe finds it answering again.
+    #[serde(with = "humantime_serde")]
+    pub replica_cooldown: Duration,
 }
 
 impl Default for PostgresConfig {
@@ -202,6 +226,7 @@ impl Default for PostgresConfig {
             acquire_timeout: Duration::from_secs(3),
             statement_timeout: Duration::from_secs(5),
             shard_urls: Vec::new(),
+            replica_cooldown: Duration::from_secs(5),
         }
     }
 }
@@ -247,6 +272,11 @@ pub struct RedisCacheConfig {
     /// A cache call slower than this counts as a miss (the database answers instead).
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// After a failed or timed-out call the cache is skipped (every read a miss) for this
+    /// long, or until the readiness probe's PING succeeds: one timeout per cooldown, not per
+    /// request.
+    #[serde(with = "humantime_serde")]
+    pub breaker_cooldown: Duration,
 }
 
 impl Default for RedisCacheConfig {
@@ -257,6 +287,7 @@ impl Default for RedisCacheConfig {
             key_prefix: "scaleloop:content:".into(),
             max_entry_bytes: 256 * 1024,
             timeout: Duration::from_millis(250),
+            breaker_cooldown: Duration::from_secs(1),
         }
     }
 }
@@ -411,6 +442,19 @@ impl ServiceConfig {
         };
         if self.http.max_in_flight == 0 {
             return Err(invalid("service.http.max_in_flight", "must be at least 1"));
+        }
+        if self.http.max_connections == 0 {
+            return Err(invalid("service.http.max_connections", "must be at least 1"));
+        }
+        for (field, d) in [
+            ("service.http.header_read_timeout", self.http.header_read_timeout),
+            ("service.http.body_read_timeout", self.http.body_read_timeout),
+            ("service.http.request_timeout", self.http.request_timeout),
+            ("service.http.probe_interval", self.http.probe_interval),
+        ] {
+            if d.is_zero() {
+                return Err(invalid(field, "must be more than zero"));
+            }
         }
         if self.http.max_body_bytes < 64 {
             return Err(invalid("service.http.max_body_bytes", "must be at least 64"));

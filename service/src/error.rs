@@ -35,6 +35,9 @@ pub enum ApiError {
     Overloaded,
     #[error("the request took too long")]
     Timeout,
+    /// The client did not send its whole body in time (a slow or stalled client).
+    #[error("the request body did not arrive within {timeout:?}")]
+    BodyTimeout { timeout: std::time::Duration },
     /// Anything else: logged with its cause, answered with a generic message.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -65,6 +68,7 @@ impl ApiError {
             Self::Unavailable { .. } | Self::Overloaded | Self::Timeout => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -79,6 +83,7 @@ impl ApiError {
             Self::Unavailable { .. } => "backend_unavailable",
             Self::Overloaded => "overloaded",
             Self::Timeout => "timeout",
+            Self::BodyTimeout { .. } => "request_timeout",
             Self::Internal(_) => "internal",
         }
     }
@@ -103,6 +108,10 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if status == StatusCode::REQUEST_TIMEOUT {
+            // The rest of the body may still trickle in: do not keep reading it.
+            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response
     }

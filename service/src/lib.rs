@@ -4,6 +4,7 @@
 //! durable job table or Redis Streams queue — chosen by a deployment profile.
 
 pub mod backend;
+pub mod breaker;
 pub mod cache;
 pub mod cli;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod metrics;
 pub mod app;
 pub mod http;
 pub mod queue;
+pub mod readiness;
 pub mod store;
 pub mod worker;
 

@@ -67,7 +67,11 @@ pub struct AppMetrics {
     pub jobs_done: AtomicU64,
     pub jobs_failed: AtomicU64,
     pub jobs_retried: AtomicU64,
+    /// Outcomes refused because the job had been claimed again (a stale worker's).
+    pub jobs_stale: AtomicU64,
     pub shed_requests: AtomicU64,
+    /// Connections closed at once (after a fixed 503) because the connection cap was reached.
+    pub refused_connections: AtomicU64,
 }
 
 impl std::fmt::Debug for AppMetrics {
@@ -106,7 +110,9 @@ impl AppMetrics {
             jobs_done: AtomicU64::new(0),
             jobs_failed: AtomicU64::new(0),
             jobs_retried: AtomicU64::new(0),
+            jobs_stale: AtomicU64::new(0),
             shed_requests: AtomicU64::new(0),
+            refused_connections: AtomicU64::new(0),
         }
     }
 
@@ -186,7 +192,9 @@ impl AppMetrics {
             ("scaleloop_jobs_done_total", "Jobs completed.", &self.jobs_done),
             ("scaleloop_jobs_failed_total", "Jobs given up after their last attempt.", &self.jobs_failed),
             ("scaleloop_jobs_retried_total", "Job attempts that failed and were rescheduled.", &self.jobs_retried),
+            ("scaleloop_jobs_stale_total", "Job outcomes ignored because the job had been claimed again.", &self.jobs_stale),
             ("scaleloop_http_shed_total", "Requests answered 503 because the in-flight cap was reached.", &self.shed_requests),
+            ("scaleloop_http_refused_connections_total", "Connections answered 503 and closed because the connection cap was reached.", &self.refused_connections),
         ];
         for (name, help, value) in simple {
             header(w, name, "counter", help);
@@ -217,6 +225,20 @@ impl AppMetrics {
         }
         out
     }
+}
+
+/// Appends the last readiness probe: one gauge per backend (1 answered, 0 not) and whether the
+/// instance is degraded (an optional backend down) or unavailable (a required one down).
+pub fn render_health(w: &mut String, health: &crate::readiness::Health) {
+    use crate::readiness::Status;
+    header(w, "scaleloop_backend_up", "gauge", "Whether each backend answered the last readiness probe.");
+    for p in &health.probes {
+        let _ = writeln!(w, "scaleloop_backend_up{{backend=\"{}\",required=\"{}\"}} {}", p.name, p.required, u8::from(p.failure.is_none()));
+    }
+    header(w, "scaleloop_degraded", "gauge", "1 while an optional backend (cache, replica, broker) is down and the instance serves without it.");
+    let _ = writeln!(w, "scaleloop_degraded {}", u8::from(health.status == Status::Degraded));
+    header(w, "scaleloop_unavailable", "gauge", "1 while a required backend is down (readiness answers 503).");
+    let _ = writeln!(w, "scaleloop_unavailable {}", u8::from(health.status == Status::Unavailable));
 }
 
 fn header(w: &mut String, name: &str, kind: &str, help: &str) {

@@ -3,9 +3,15 @@
 //! `max_attempts`, then the content is marked failed. The metadata is a pure function of the
 //! payload, so a job that runs twice (a redelivery after a crash) writes the same result.
 //!
+//! Each outcome (done, retry, failed for good) is fenced by the attempt the worker claimed: a
+//! worker whose lease ran out while the job was claimed again records nothing.
+//!
 //! Shutdown: once the token is cancelled no new jobs are taken; the batch in hand finishes.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{atomic::Ordering, Arc},
+    time::Duration,
+};
 
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
@@ -14,7 +20,7 @@ use crate::{
     backend::{BackendError, Job, ProcessedMetadata},
     cache::Cache,
     config::{QueueConfig, WorkerConfig},
-    db::{Database, ReadRoute},
+    db::{Database, Fenced, ReadRoute},
     metrics::{AppMetrics, Tier},
     queue::{Delivery, JobQueue},
     store::PayloadStore,
@@ -102,28 +108,35 @@ async fn upkeep_loop(deps: WorkerDeps, poll: Duration, shutdown: CancellationTok
 
 async fn handle(deps: &WorkerDeps, worker: &WorkerConfig, queue: &QueueConfig, delivery: &Delivery) {
     let job = &delivery.job;
-    let outcome = attempt(deps, worker, job).await;
     let m = &deps.metrics;
-    let recorded = match outcome {
-        Ok(()) => {
-            m.jobs_done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            Ok(())
-        }
+    let recorded = match attempt(deps, worker, job).await {
+        Ok(fenced) => Ok(fenced),
         Err(e) if job.attempts >= queue.max_attempts as i32 => {
             tracing::error!(job = job.job_id, content = job.content_id, error = %e, "job failed for good");
-            m.jobs_failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            m.timed(Tier::DbPrimary, deps.db.fail_job(job)).await
+            m.timed(Tier::DbPrimary, deps.db.fail_job(job)).await.inspect(|f| {
+                if *f == Fenced::Applied {
+                    m.jobs_failed.fetch_add(1, Ordering::Relaxed);
+                }
+            })
         }
         Err(e) => {
             let delay = backoff(queue.backoff_base, job.attempts);
             tracing::warn!(job = job.job_id, attempts = job.attempts, ?delay, error = %e, "job failed; will retry");
-            m.jobs_retried.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            m.timed(Tier::DbPrimary, deps.db.retry_job(job, delay)).await
+            m.timed(Tier::DbPrimary, deps.db.retry_job(job, delay)).await.inspect(|f| {
+                if *f == Fenced::Applied {
+                    m.jobs_retried.fetch_add(1, Ordering::Relaxed);
+                }
+            })
         }
     };
     match recorded {
-        // Acknowledge only what the database has recorded; otherwise the lease brings it back.
-        Ok(()) => {
+        // Acknowledge only what the database has recorded (or refused as stale: the newer
+        // claim has a delivery of its own); otherwise the lease brings the job back.
+        Ok(fenced) => {
+            if fenced == Fenced::Stale {
+                tracing::info!(job = job.job_id, attempt = job.attempts, "the job was claimed again meanwhile; this outcome is ignored");
+                m.jobs_stale.fetch_add(1, Ordering::Relaxed);
+            }
             if let Err(e) = m.timed(Tier::Queue, deps.queue.ack(delivery)).await {
                 tracing::warn!(job = job.job_id, error = %e, "ack failed; the job may run again");
             }
@@ -132,15 +145,15 @@ async fn handle(deps: &WorkerDeps, worker: &WorkerConfig, queue: &QueueConfig, d
     }
 }
 
-async fn attempt(deps: &WorkerDeps, worker: &WorkerConfig, job: &Job) -> Result<(), BackendError> {
+/// Processes one job and records its outcome (fenced: `Stale` when another claim took over).
+async fn attempt(deps: &WorkerDeps, worker: &WorkerConfig, job: &Job) -> Result<Fenced, BackendError> {
     let m = &deps.metrics;
     let row = m
         .timed(Tier::DbPrimary, deps.db.get_content(job.content_id, ReadRoute::Primary))
         .await?
         .ok_or_else(|| BackendError::Other(anyhow::anyhow!("job {} points at missing content", job.job_id)))?;
     let payload = m.timed(Tier::ObjectStore, deps.store.get(&row.asset_url)).await?;
-    m.object_bytes_read
-        .fetch_add(payload.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    m.object_bytes_read.fetch_add(payload.len() as u64, Ordering::Relaxed);
     let knob = worker.extra_cpu_per_job;
     let meta = tokio::task::spawn_blocking(move || {
         burn_cpu(knob);
@@ -148,14 +161,18 @@ async fn attempt(deps: &WorkerDeps, worker: &WorkerConfig, job: &Job) -> Result<
     })
     .await
     .map_err(|e| BackendError::Other(e.into()))?;
-    m.timed(Tier::DbPrimary, deps.db.complete_job(job, &meta)).await?;
+    let fenced = m.timed(Tier::DbPrimary, deps.db.complete_job(job, &meta)).await?;
+    if fenced == Fenced::Stale {
+        return Ok(fenced);
+    }
+    m.jobs_done.fetch_add(1, Ordering::Relaxed);
     if let Some(cache) = &deps.cache {
         // Only ready bodies are cached, but a versioned update must never leave a stale copy.
         if let Err(e) = m.timed(Tier::Cache, cache.invalidate(job.content_id)).await {
             tracing::warn!(content = job.content_id, error = %e, "cache invalidation failed");
         }
     }
-    Ok(())
+    Ok(fenced)
 }
 
 #[cfg(test)]

@@ -30,6 +30,6 @@ pub async fn connect(cfg: &CacheConfig) -> Result<Option<Arc<dyn Cache>>, Backen
     Ok(match cfg {
         CacheConfig::None => None,
         CacheConfig::Memory(c) => Some(Arc::new(memory::MemoryCache::new(c))),
-        CacheConfig::Redis(c) => Some(Arc::new(redis::RedisCache::connect(c).await?)),
+        CacheConfig::Redis(c) => Some(Arc::new(redis::RedisCache::new(c)?)),
     })
 }

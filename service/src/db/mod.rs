@@ -13,7 +13,7 @@ use std::{sync::Arc, time::Duration};
 use async_trait::async_trait;
 
 use crate::{
-    backend::{BackendError, ContentRow, Job, NewContent, PoolStats, ProcessedMetadata, QueueStats},
+    backend::{BackendError, ContentRow, Job, NewContent, PoolStats, Probe, ProcessedMetadata, QueueStats},
     config::DatabaseConfig,
 };
 
@@ -30,14 +30,11 @@ pub enum ReadRoute {
 /// The operations the service needs from its database.
 #[async_trait]
 pub trait Database: Send + Sync + 'static {
-    /// Inserts the content row and its job in one transaction; returns (content_id, job_id).
-    /// With `job_leased_for`, the job starts leased (a broker delivers it; the table only
-    /// re-offers it if the lease runs out).
-    async fn insert_content(
-        &self,
-        new: &NewContent,
-        job_leased_for: Option<Duration>,
-    ) -> Result<(i64, i64), BackendError>;
+    /// Inserts the content row and its job in one transaction; returns the job (its
+    /// `content_id` is the new item's id). With `job_leased_for`, the job starts leased (a
+    /// broker delivers it; the table only re-offers it if the lease runs out) and that delivery
+    /// counts as its first attempt, as a claim does: attempts count the same on every queue.
+    async fn insert_content(&self, new: &NewContent, job_leased_for: Option<Duration>) -> Result<Job, BackendError>;
 
     async fn get_content(&self, id: i64, route: ReadRoute) -> Result<Option<ContentRow>, BackendError>;
 
@@ -45,24 +42,48 @@ pub trait Database: Send + Sync + 'static {
     async fn claim_jobs(&self, max: usize, lease: Duration) -> Result<Vec<Job>, BackendError>;
 
     /// Marks the content ready with its metadata and deletes the job, in one transaction.
-    /// Idempotent: completing a job twice writes the same row.
-    async fn complete_job(&self, job: &Job, meta: &ProcessedMetadata) -> Result<(), BackendError>;
+    /// Fenced like every outcome below: it applies only while the job row still carries this
+    /// claim's attempt (see [`Fenced`]); a worker whose lease ran out and whose job was
+    /// claimed again gets `Fenced::Stale` and changes nothing.
+    async fn complete_job(&self, job: &Job, meta: &ProcessedMetadata) -> Result<Fenced, BackendError>;
 
     /// Releases a failed job to run again after `delay`.
-    async fn retry_job(&self, job: &Job, delay: Duration) -> Result<(), BackendError>;
+    async fn retry_job(&self, job: &Job, delay: Duration) -> Result<Fenced, BackendError>;
 
     /// Gives a job up: the content is marked failed and the job deleted.
-    async fn fail_job(&self, job: &Job) -> Result<(), BackendError>;
+    async fn fail_job(&self, job: &Job) -> Result<Fenced, BackendError>;
 
     async fn queue_stats(&self) -> Result<QueueStats, BackendError>;
 
-    /// Checks every pool answers; returns the name of each that does not.
-    async fn ping(&self) -> Vec<(String, Option<String>)>;
+    /// Asks every pool to answer: primaries (and shards) are required, replicas optional.
+    async fn ping(&self) -> Vec<Probe>;
 
     fn pool_stats(&self) -> Vec<PoolStats>;
 
-    /// Whether reads routed to `Replica` really reach a replica.
+    /// Whether reads routed to `Replica` reach a replica now (there is one, and not every one
+    /// is out after a failure).
     fn has_replicas(&self) -> bool;
+}
+
+/// Whether a job outcome was recorded. Each claim increments the job row's `attempts`, so the
+/// attempt a worker holds is its fencing token: an outcome is written only where the row's
+/// `attempts` still equals the worker's, i.e. nobody claimed the job since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Fenced {
+    Applied,
+    /// The job was claimed again (or is gone): this worker's outcome was ignored.
+    Stale,
+}
+
+impl Fenced {
+    fn of(rows_affected: u64) -> Self {
+        if rows_affected > 0 {
+            Self::Applied
+        } else {
+            Self::Stale
+        }
+    }
 }
 
 /// Opens the configured database and brings its schema up to date.

@@ -10,9 +10,9 @@ use std::{
 
 use async_trait::async_trait;
 
-use super::{postgres::PgDb, Database, ReadRoute};
+use super::{postgres::PgDb, Database, Fenced, ReadRoute};
 use crate::{
-    backend::{BackendError, ContentRow, Job, NewContent, PoolStats, ProcessedMetadata, QueueStats},
+    backend::{BackendError, ContentRow, Job, NewContent, PoolStats, Probe, ProcessedMetadata, QueueStats},
     config::PostgresConfig,
 };
 
@@ -55,7 +55,7 @@ impl Database for ShardedPg {
         &self,
         new: &NewContent,
         job_leased_for: Option<Duration>,
-    ) -> Result<(i64, i64), BackendError> {
+    ) -> Result<Job, BackendError> {
         let shard = &self.shards[shard_of_user(&new.user_id, self.shards.len())];
         shard.insert_content(new, job_leased_for).await
     }
@@ -78,15 +78,15 @@ impl Database for ShardedPg {
         Ok(jobs)
     }
 
-    async fn complete_job(&self, job: &Job, meta: &ProcessedMetadata) -> Result<(), BackendError> {
+    async fn complete_job(&self, job: &Job, meta: &ProcessedMetadata) -> Result<Fenced, BackendError> {
         self.shard_of_id(job.content_id).complete_job(job, meta).await
     }
 
-    async fn retry_job(&self, job: &Job, delay: Duration) -> Result<(), BackendError> {
+    async fn retry_job(&self, job: &Job, delay: Duration) -> Result<Fenced, BackendError> {
         self.shard_of_id(job.content_id).retry_job(job, delay).await
     }
 
-    async fn fail_job(&self, job: &Job) -> Result<(), BackendError> {
+    async fn fail_job(&self, job: &Job) -> Result<Fenced, BackendError> {
         self.shard_of_id(job.content_id).fail_job(job).await
     }
 
@@ -100,7 +100,7 @@ impl Database for ShardedPg {
         Ok(total)
     }
 
-    async fn ping(&self) -> Vec<(String, Option<String>)> {
+    async fn ping(&self) -> Vec<Probe> {
         let mut out = Vec::new();
         for shard in &self.shards {
             out.extend(shard.ping().await);

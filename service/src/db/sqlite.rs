@@ -11,10 +11,10 @@ use sqlx::{
     Row, Sqlite,
 };
 
-use super::{parse_metadata, sqlite_readers::SqliteReaders, Database, ReadRoute, TrackedPool};
+use super::{parse_metadata, sqlite_readers::SqliteReaders, Database, Fenced, ReadRoute, TrackedPool};
 use crate::{
     backend::{
-        classify_sqlx, BackendError, ContentRow, ContentStatus, Job, NewContent, PoolStats,
+        classify_sqlx, BackendError, ContentRow, ContentStatus, Job, NewContent, PoolStats, Probe,
         ProcessedMetadata, QueueStats,
     },
     config::{SqliteConfig, SqliteSync},
@@ -80,8 +80,10 @@ impl Database for SqliteDb {
         &self,
         new: &NewContent,
         job_leased_for: Option<Duration>,
-    ) -> Result<(i64, i64), BackendError> {
+    ) -> Result<Job, BackendError> {
         let now = now_ms();
+        // A job that starts leased is being delivered by a broker: its first attempt.
+        let attempts = i32::from(job_leased_for.is_some());
         let locked_until = job_leased_for.map(|d| now + d.as_millis() as i64);
         let mut tx = self.writer.begin(WHAT).await?;
         let id: i64 = sqlx::query_scalar(
@@ -95,17 +97,18 @@ impl Database for SqliteDb {
         .await
         .map_err(db_err)?;
         let job_id: i64 = sqlx::query_scalar(
-            "INSERT INTO jobs (content_id, run_at, locked_until, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+            "INSERT INTO jobs (content_id, run_at, locked_until, created_at, attempts) VALUES (?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(id)
         .bind(now)
         .bind(locked_until)
         .bind(now)
+        .bind(attempts)
         .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
-        Ok((id, job_id))
+        Ok(Job { job_id, content_id: id, attempts })
     }
 
     async fn get_content(&self, id: i64, _route: ReadRoute) -> Result<Option<ContentRow>, BackendError> {
@@ -155,47 +158,47 @@ impl Database for SqliteDb {
             .collect())
     }
 
-    async fn complete_job(&self, job: &Job, meta: &ProcessedMetadata) -> Result<(), BackendError> {
+    async fn complete_job(&self, job: &Job, meta: &ProcessedMetadata) -> Result<Fenced, BackendError> {
         let meta = serde_json::to_string(meta).map_err(anyhow::Error::from)?;
         let mut tx = self.writer.begin(WHAT).await?;
+        // The fence first: only the holder of the job's latest claim may record its outcome.
+        if delete_claimed(&mut tx, job).await? == Fenced::Stale {
+            return Ok(Fenced::Stale);
+        }
         sqlx::query("UPDATE user_content SET status = 'ready', content_metadata = ? WHERE id = ?")
             .bind(meta)
             .bind(job.content_id)
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        sqlx::query("DELETE FROM jobs WHERE id = ?")
-            .bind(job.job_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)
+        tx.commit().await.map_err(db_err)?;
+        Ok(Fenced::Applied)
     }
 
-    async fn retry_job(&self, job: &Job, delay: Duration) -> Result<(), BackendError> {
+    async fn retry_job(&self, job: &Job, delay: Duration) -> Result<Fenced, BackendError> {
         let mut conn = self.writer.acquire(WHAT).await?;
-        sqlx::query("UPDATE jobs SET run_at = ?, locked_until = NULL WHERE id = ?")
+        let done = sqlx::query("UPDATE jobs SET run_at = ?, locked_until = NULL WHERE id = ? AND attempts = ?")
             .bind(now_ms() + delay.as_millis() as i64)
             .bind(job.job_id)
+            .bind(job.attempts)
             .execute(&mut *conn)
             .await
             .map_err(db_err)?;
-        Ok(())
+        Ok(Fenced::of(done.rows_affected()))
     }
 
-    async fn fail_job(&self, job: &Job) -> Result<(), BackendError> {
+    async fn fail_job(&self, job: &Job) -> Result<Fenced, BackendError> {
         let mut tx = self.writer.begin(WHAT).await?;
+        if delete_claimed(&mut tx, job).await? == Fenced::Stale {
+            return Ok(Fenced::Stale);
+        }
         sqlx::query("UPDATE user_content SET status = 'failed' WHERE id = ? AND status <> 'ready'")
             .bind(job.content_id)
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        sqlx::query("DELETE FROM jobs WHERE id = ?")
-            .bind(job.job_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)
+        tx.commit().await.map_err(db_err)?;
+        Ok(Fenced::Applied)
     }
 
     async fn queue_stats(&self) -> Result<QueueStats, BackendError> {
@@ -209,13 +212,13 @@ impl Database for SqliteDb {
         })
     }
 
-    async fn ping(&self) -> Vec<(String, Option<String>)> {
+    async fn ping(&self) -> Vec<Probe> {
         let result = self
             .readers
             .with(|conn| conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)))
             .err()
             .map(|e| e.to_string());
-        vec![("database".to_owned(), result)]
+        vec![Probe::new("database", true, result)]
     }
 
     fn pool_stats(&self) -> Vec<PoolStats> {
@@ -225,4 +228,15 @@ impl Database for SqliteDb {
     fn has_replicas(&self) -> bool {
         false
     }
+}
+
+/// Deletes the job row if it still carries `job`'s claim (the fence of every outcome).
+async fn delete_claimed(tx: &mut sqlx::Transaction<'static, Sqlite>, job: &Job) -> Result<Fenced, BackendError> {
+    let done = sqlx::query("DELETE FROM jobs WHERE id = ? AND attempts = ?")
+        .bind(job.job_id)
+        .bind(job.attempts)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    Ok(Fenced::of(done.rows_affected()))
 }

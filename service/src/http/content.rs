@@ -27,9 +27,12 @@ use crate::{
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateContent {
-    /// Owner: 1–64 characters of `[A-Za-z0-9_-]`.
+    /// Owner: 1–64 characters of `[A-Za-z0-9_-]` (enforced: anything else is a 422).
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_-]{1,64}$", example = "123")]
     pub user_id: String,
-    /// The content itself (UTF-8 text, non-empty).
+    /// The content itself (UTF-8 text, non-empty; the whole body is capped by the deployment's
+    /// `max_body_bytes`, 413 past it).
+    #[schema(min_length = 1, example = "hello")]
     pub payload: String,
 }
 
@@ -60,6 +63,8 @@ pub struct ContentMetadata {
     /// Line count of the payload; set once processing is done.
     pub lines: Option<u64>,
     pub created_at: DateTime<Utc>,
+    /// Where the payload is kept: its key in a local store (relative, no server path) or the
+    /// `s3://bucket/key` of an S3 store.
     pub asset_url: String,
 }
 
@@ -88,7 +93,8 @@ async fn app_cpu_knob(state: &AppState) {
 #[utoipa::path(post, path = "/api/v1/content", tag = "content", request_body = CreateContent,
     responses(
         (status = 202, body = Accepted),
-        (status = 400, body = crate::error::ErrorBody, description = "malformed JSON"),
+        (status = 400, body = crate::error::ErrorBody, description = "malformed JSON, or a body that could not be read"),
+        (status = 408, body = crate::error::ErrorBody, description = "the body did not arrive within the body-read timeout"),
         (status = 413, body = crate::error::ErrorBody, description = "body over the size cap"),
         (status = 415, body = crate::error::ErrorBody, description = "not application/json"),
         (status = 422, body = crate::error::ErrorBody, description = "a field is invalid"),
@@ -110,14 +116,14 @@ pub async fn create_content(
     let asset_url = m.timed(Tier::ObjectStore, state.store.put_new(payload)).await?;
     m.object_bytes_written.fetch_add(len, Ordering::Relaxed);
     let new = NewContent { user_id: body.user_id, asset_url, created_at: Utc::now() };
-    let (content_id, job_id) = m
+    let job = m
         .timed(Tier::DbPrimary, state.db.insert_content(&new, state.queue.insert_lease()))
         .await?;
+    let content_id = job.content_id;
     // Durable from here on. A failed publish loses nothing: the job row's lease runs out and
     // the queue's upkeep publishes it again.
-    let job = crate::backend::Job { job_id, content_id, attempts: 0 };
     if let Err(e) = m.timed(Tier::Queue, state.queue.publish(&job)).await {
-        tracing::warn!(job_id, error = %e, "publishing the job failed; the outbox will retry");
+        tracing::warn!(job_id = job.job_id, error = %e, "publishing the job failed; the outbox will retry");
     }
     Ok((
         StatusCode::ACCEPTED,
@@ -146,10 +152,11 @@ async fn read_row(state: &AppState, id: i64) -> Result<Option<ContentRow>, ApiEr
 
 /// Reads one item: cache, then database (replica when configured), then object store.
 #[utoipa::path(get, path = "/api/v1/content/{content_id}", tag = "content",
-    params(("content_id" = String, Path, description = "id returned by the POST")),
+    params(("content_id" = String, Path, description = "id returned by the POST (anything else is a 404)")),
     responses(
         (status = 200, body = ContentBody),
         (status = 404, body = crate::error::ErrorBody, description = "unknown id"),
+        (status = 408, body = crate::error::ErrorBody, description = "a request body did not arrive within the body-read timeout"),
         (status = 503, body = crate::error::ErrorBody, description = "overloaded or a backend is down"),
     ))]
 pub async fn get_content(State(state): State<AppState>, Path(content_id): Path<String>) -> Result<Response, ApiError> {
@@ -190,7 +197,7 @@ pub async fn get_content(State(state): State<AppState>, Path(content_id): Path<S
             sha256: meta.map(|m| m.sha256.clone()),
             lines: meta.map(|m| m.lines),
             created_at: row.created_at,
-            asset_url: row.asset_url,
+            asset_url: state.store.public_name(&row.asset_url),
         },
     };
     let bytes = Bytes::from(serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.into()))?);

@@ -1,8 +1,13 @@
-//! The HTTP surface: routes, shared state, and the middleware every request passes through
-//! (in-flight cap that sheds with 503, request timeout, body limit, per-route metrics).
+//! The HTTP surface: routes, shared state, and the middleware every request passes through:
+//! the body read whole within `body_read_timeout` (408 past it), then the in-flight cap that
+//! sheds with 503 (a request holds a place only while the handler works, so clients trickling
+//! their bodies cannot take every place), the request timeout, the body limit, per-route
+//! metrics. The connection-level defences (header-read timeout, connection cap) are in
+//! [`server`].
 
 pub mod content;
 pub mod ops;
+pub mod server;
 
 use std::{sync::Arc, time::Instant};
 
@@ -16,8 +21,15 @@ use axum::{
 use tokio::sync::Semaphore;
 
 use crate::{
-    cache::Cache, config::HttpConfig, db::Database, error::ApiError, metrics::AppMetrics,
-    queue::JobQueue, store::PayloadStore,
+    backend::QueueStats,
+    cache::Cache,
+    config::HttpConfig,
+    db::Database,
+    error::ApiError,
+    metrics::AppMetrics,
+    queue::JobQueue,
+    readiness::{Cached, Readiness},
+    store::PayloadStore,
 };
 
 /// Everything a handler can reach; cheap to clone.
@@ -30,6 +42,9 @@ pub struct AppState {
     pub metrics: Arc<AppMetrics>,
     pub http: Arc<HttpConfig>,
     pub in_flight: Arc<Semaphore>,
+    pub readiness: Arc<Readiness>,
+    /// Job backlog for `/metrics`, read from the database at most once per probe interval.
+    pub queue_stats: Arc<Cached<Option<QueueStats>>>,
 }
 
 /// The service's router over `state`.
@@ -73,31 +88,58 @@ fn method_label(method: &axum::http::Method) -> &'static str {
     }
 }
 
-/// Sheds load past the in-flight cap, bounds request time, and records every request.
+/// Reads the whole body within `body_read_timeout`, before any in-flight place is taken.
+/// Bodies are small (`max_body_bytes`), so holding one per open connection is bounded by the
+/// connection cap.
+async fn read_body(http: &HttpConfig, request: Request) -> Result<Request, ApiError> {
+    let (parts, body) = request.into_parts();
+    let limit = http.max_body_bytes;
+    match tokio::time::timeout(http.body_read_timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => Ok(Request::from_parts(parts, axum::body::Body::from(bytes))),
+        Ok(Err(e)) if is_length_limit(&e) => Err(ApiError::PayloadTooLarge { limit }),
+        Ok(Err(_)) => Err(ApiError::BadRequest("the request body could not be read".into())),
+        Err(_) => Err(ApiError::BodyTimeout { timeout: http.body_read_timeout }),
+    }
+}
+
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
+/// Reads the body, sheds load past the in-flight cap, bounds the handler's time, and records
+/// every request.
 async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let start = Instant::now();
     let route = route_label(request.extensions().get::<MatchedPath>());
     let method = method_label(request.method());
-    // Operational routes bypass the cap so an overloaded service can still be observed.
-    let capped = route.starts_with("/api/");
-    let permit = if capped {
-        match state.in_flight.clone().try_acquire_owned() {
-            Ok(p) => Some(p),
-            Err(_) => {
-                state.metrics.shed_requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let response = ApiError::Overloaded.into_response();
-                state.metrics.record_request(route, method, response.status().as_u16(), start.elapsed());
-                return response;
-            }
-        }
-    } else {
-        None
+    let finish = |response: Response| {
+        state.metrics.record_request(route, method, response.status().as_u16(), start.elapsed());
+        response
+    };
+    // Operational routes bypass the cap so an overloaded service can still be observed (they
+    // read the backends at most once per probe interval, so they cannot starve the pools).
+    if !route.starts_with("/api/") {
+        return finish(next.run(request).await);
+    }
+    let request = match read_body(&state.http, request).await {
+        Ok(r) => r,
+        Err(e) => return finish(e.into_response()),
+    };
+    let Ok(permit) = state.in_flight.clone().try_acquire_owned() else {
+        state.metrics.shed_requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return finish(ApiError::Overloaded.into_response());
     };
     let response = match tokio::time::timeout(state.http.request_timeout, next.run(request)).await {
         Ok(r) => r,
         Err(_) => ApiError::Timeout.into_response(),
     };
     drop(permit);
-    state.metrics.record_request(route, method, response.status().as_u16(), start.elapsed());
-    response
+    finish(response)
 }

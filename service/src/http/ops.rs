@@ -6,47 +6,27 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use serde::Serialize;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::OpenApi;
 
 use super::AppState;
-use crate::error::ApiError;
+use crate::{
+    error::ApiError,
+    readiness::{Health, Status},
+};
 
-/// Readiness report.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Health {
-    /// `ok` or `unavailable`.
-    pub status: &'static str,
-    /// Backends that did not answer (names only; reasons go to the log).
-    pub failing: Vec<String>,
-}
-
-/// Readiness: every backend answers.
+/// Readiness: 200 while every required backend answers (`ok`, or `degraded` when an optional
+/// one does not), 503 when a required one fails. See [`crate::readiness`].
 #[utoipa::path(get, path = "/healthz", tag = "ops",
-    responses((status = 200, body = Health), (status = 503, body = Health)))]
+    responses(
+        (status = 200, body = Health, description = "serving (`ok` or `degraded`)"),
+        (status = 503, body = Health, description = "a required backend does not answer"),
+    ))]
 pub async fn healthz(State(state): State<AppState>) -> Response {
-    let mut failing = Vec::new();
-    let mut note = |name: &str, reason: Option<String>| {
-        if let Some(reason) = reason {
-            tracing::warn!(backend = name, %reason, "health check failed");
-            failing.push(name.to_owned());
-        }
-    };
-    for (name, reason) in state.db.ping().await {
-        note(&name, reason);
-    }
-    if let Some(cache) = &state.cache {
-        note("cache", cache.ping().await);
-    }
-    note("object_store", state.store.ping().await);
-    note("queue", state.queue.ping().await);
-    let status = if failing.is_empty() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = Health {
-        status: if failing.is_empty() { "ok" } else { "unavailable" },
-        failing,
-    };
-    let mut response = (status, Json(body)).into_response();
-    if status == StatusCode::SERVICE_UNAVAILABLE {
+    let health = state.readiness.check(&state).await;
+    let unavailable = health.status == Status::Unavailable;
+    let status = if unavailable { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    let mut response = (status, Json(&*health)).into_response();
+    if unavailable {
         response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
     }
     response
@@ -73,13 +53,14 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             waiting: 0,
         });
     }
-    // Queue depth is a gauge of the job table; if the database is down, the rest still renders.
-    let queue = state.db.queue_stats().await.ok();
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        state.metrics.render(&pools, queue),
-    )
-        .into_response()
+    // Queue depth is a gauge of the job table, read at most once per probe interval however
+    // often the metrics are scraped; if the database is down, the rest still renders.
+    let queue = state.queue_stats.get(async { state.db.queue_stats().await.ok() }).await;
+    let mut text = state.metrics.render(&pools, queue);
+    if let Some(health) = state.readiness.latest() {
+        crate::metrics::render_health(&mut text, &health);
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
 
 #[derive(OpenApi)]
@@ -88,7 +69,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     paths(super::content::create_content, super::content::get_content, healthz, livez, metrics),
     components(schemas(
         super::content::CreateContent, super::content::Accepted, super::content::ContentBody,
-        super::content::ContentMetadata, crate::backend::ContentStatus, Health,
+        super::content::ContentMetadata, crate::backend::ContentStatus, Health, Status,
         crate::error::ErrorBody, crate::error::ErrorDetail
     ))
 )]

@@ -47,12 +47,18 @@ pub trait JobQueue: Send + Sync + 'static {
 
     /// `None` when healthy, else the reason.
     async fn ping(&self) -> Option<String>;
+
+    /// Whether the service needs this queue to accept writes (readiness). The job table is the
+    /// durable queue and part of the database; a broker that only delivers jobs is optional.
+    fn required(&self) -> bool {
+        true
+    }
 }
 
 /// Builds the configured queue over the given database.
 pub async fn connect(cfg: &QueueConfig, db: Arc<dyn Database>) -> Result<Arc<dyn JobQueue>, BackendError> {
     Ok(match cfg.kind {
         QueueKind::Table => Arc::new(table::TableQueue::new(db, cfg.lease)),
-        QueueKind::RedisStreams => Arc::new(redis_streams::StreamQueue::connect(cfg, db).await?),
+        QueueKind::RedisStreams => Arc::new(redis_streams::StreamQueue::new(cfg, db)?),
     })
 }

@@ -5,8 +5,10 @@
 //! * if the process dies between commit and `XADD`, or a worker dies holding a message, the
 //!   row's lease runs out and [`JobQueue::maintain`] re-claims and re-publishes it;
 //! * a retry releases the row with a delay; `maintain` publishes it again when it is due;
-//! * completion is idempotent (same payload, same metadata), so a job delivered twice is
-//!   done twice to the same result, never to a different one.
+//! * every delivery is one counted attempt (the insert counts the first, each re-claim the
+//!   next, as on the table queue), and an outcome is recorded only by the holder of the latest
+//!   attempt (see [`crate::db::Fenced`]): a copy delivered to a worker whose lease ran out
+//!   changes nothing.
 
 use std::{sync::Arc, time::Duration};
 
@@ -20,19 +22,38 @@ use redis::{
 use super::{Delivery, JobQueue};
 use crate::{
     backend::{BackendError, Job},
-    cache::redis::manager,
+    breaker::Breaker,
+    cache::redis::{client, open_manager},
     config::QueueConfig,
     db::Database,
 };
 
 const WHAT: &str = "queue";
+/// Longest a write waits for its XADD: past it, the outbox publishes the job later.
+const PUBLISH_TIMEOUT: Duration = Duration::from_millis(500);
+/// Longest one maintenance pass (re-publishing expired jobs, dropping stale copies) may take.
+const MAINTAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub struct StreamQueue {
-    db: Arc<dyn Database>,
+/// The connections, made on first use: the broker is optional (the job table is the durable
+/// queue), so the service starts and takes writes while Redis is down.
+struct Links {
     /// Short commands (XADD, XACK, XAUTOCLAIM).
     conn: ConnectionManager,
     /// Blocking reads get their own connection so they never stall the short commands.
     reader: ConnectionManager,
+}
+
+pub struct StreamQueue {
+    db: Arc<dyn Database>,
+    client: redis::Client,
+    /// Made on first use, dropped after a failure so that the next use connects afresh (a
+    /// connection manager whose Redis was killed can keep waiting on its own reconnection
+    /// after Redis is back: jobs would wait in the outbox for good).
+    links: std::sync::RwLock<Option<Arc<Links>>>,
+    connecting: tokio::sync::Mutex<()>,
+    /// Keeps writes from paying a timeout each while Redis is down (their jobs wait in the
+    /// outbox either way).
+    publish_breaker: Breaker,
     stream: String,
     group: String,
     consumer: String,
@@ -52,21 +73,15 @@ fn job_of(entry: &StreamId) -> Option<Job> {
 }
 
 impl StreamQueue {
-    pub async fn connect(cfg: &QueueConfig, db: Arc<dyn Database>) -> Result<Self, BackendError> {
-        let mut conn = manager(&cfg.url, WHAT).await?;
-        let reader = manager(&cfg.url, WHAT).await?;
-        // "0": deliver entries added before the group existed too.
-        let created: redis::RedisResult<()> = conn.xgroup_create_mkstream(&cfg.stream, &cfg.group, "0").await;
-        if let Err(e) = created {
-            if e.code() != Some("BUSYGROUP") {
-                return Err(redis_err(e));
-            }
-        }
+    /// Checks the URL only; connecting (and creating the consumer group) happens on first use.
+    pub fn new(cfg: &QueueConfig, db: Arc<dyn Database>) -> Result<Self, BackendError> {
         let consumer = format!("{}-{}", std::process::id(), rand::random::<u32>());
         Ok(Self {
             db,
-            conn,
-            reader,
+            client: client(&cfg.url, WHAT)?,
+            links: std::sync::RwLock::new(None),
+            connecting: tokio::sync::Mutex::new(()),
+            publish_breaker: Breaker::new(Duration::from_secs(1)),
             stream: cfg.stream.clone(),
             group: cfg.group.clone(),
             consumer,
@@ -74,8 +89,46 @@ impl StreamQueue {
         })
     }
 
+    fn current(&self) -> Option<Arc<Links>> {
+        self.links.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    async fn links(&self) -> Result<Arc<Links>, BackendError> {
+        if let Some(l) = self.current() {
+            return Ok(l);
+        }
+        let _one = self.connecting.lock().await;
+        if let Some(l) = self.current() {
+            return Ok(l);
+        }
+        let conn = open_manager(self.client.clone(), WHAT).await?;
+        let reader = open_manager(self.client.clone(), WHAT).await?;
+        self.create_group(&conn).await?;
+        let links = Arc::new(Links { conn, reader });
+        *self.links.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(links.clone());
+        Ok(links)
+    }
+
+    /// Passes `result` on; after a failure the connections are dropped (see `links`).
+    fn forget_on_err<T>(&self, result: Result<T, BackendError>) -> Result<T, BackendError> {
+        if result.is_err() {
+            *self.links.write().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        }
+        result
+    }
+
+    /// Creates the consumer group (and the stream); again after a Redis restart lost it.
+    async fn create_group(&self, conn: &ConnectionManager) -> Result<(), BackendError> {
+        // "0": deliver entries added before the group existed too.
+        let created: redis::RedisResult<()> = conn.clone().xgroup_create_mkstream(&self.stream, &self.group, "0").await;
+        match created {
+            Err(e) if e.code() != Some("BUSYGROUP") => Err(redis_err(e)),
+            _ => Ok(()),
+        }
+    }
+
     async fn xadd(&self, job: &Job) -> Result<(), BackendError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.links().await?.conn.clone();
         let _: String = conn
             .xadd(
                 &self.stream,
@@ -99,39 +152,65 @@ impl JobQueue for StreamQueue {
     }
 
     async fn publish(&self, job: &Job) -> Result<(), BackendError> {
-        // The first delivery counts as attempt 1.
-        self.xadd(&Job { attempts: job.attempts + 1, ..job.clone() }).await
+        // The row was inserted leased with its first attempt counted: the message carries it,
+        // so the worker's outcome is fenced on the same attempt the row holds.
+        if !self.publish_breaker.allow() {
+            return Err(BackendError::unavailable(WHAT, anyhow::anyhow!("circuit open after a recent failure")));
+        }
+        let sent = tokio::time::timeout(PUBLISH_TIMEOUT, self.xadd(job))
+            .await
+            .unwrap_or_else(|_| Err(BackendError::unavailable(WHAT, anyhow::anyhow!("XADD timed out after {PUBLISH_TIMEOUT:?}"))));
+        match &sent {
+            Ok(()) => self.publish_breaker.success(),
+            Err(_) => self.publish_breaker.failure(),
+        }
+        self.forget_on_err(sent)
     }
 
     async fn take(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BackendError> {
-        let opts = StreamReadOptions::default()
-            .group(&self.group, &self.consumer)
-            .count(max)
-            .block(wait.as_millis().max(1) as usize);
-        let mut reader = self.reader.clone();
-        let reply: Option<StreamReadReply> = reader
-            .xread_options(&[&self.stream], &[">"], &opts)
-            .await
-            .map_err(redis_err)?;
-        let mut out = Vec::new();
-        let mut malformed = Vec::new();
-        for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
-            match job_of(&entry) {
-                Some(job) => out.push(Delivery { job, message_id: Some(entry.id) }),
-                None => malformed.push(entry.id),
+        // Bounded beyond the blocking read's own wait: a read left hanging on a connection
+        // whose Redis was killed must end in an error that drops the connections, or the
+        // worker would wait on it for good.
+        let bound = wait + Duration::from_secs(2);
+        let taken = tokio::time::timeout(bound, async {
+            let opts = StreamReadOptions::default()
+                .group(&self.group, &self.consumer)
+                .count(max)
+                .block(wait.as_millis().max(1) as usize);
+            let links = self.links().await?;
+            let mut reader = links.reader.clone();
+            let read: redis::RedisResult<Option<StreamReadReply>> = reader.xread_options(&[&self.stream], &[">"], &opts).await;
+            let reply = match read {
+                Err(e) if e.code() == Some("NOGROUP") => {
+                    // Redis came back without its data: the outbox re-publishes what was pending.
+                    self.create_group(&links.conn).await?;
+                    return Ok(Vec::new());
+                }
+                other => other.map_err(redis_err)?,
+            };
+            let mut out = Vec::new();
+            let mut malformed = Vec::new();
+            for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
+                match job_of(&entry) {
+                    Some(job) => out.push(Delivery { job, message_id: Some(entry.id) }),
+                    None => malformed.push(entry.id),
+                }
             }
-        }
-        if !malformed.is_empty() {
-            tracing::warn!(count = malformed.len(), "dropping malformed queue messages");
-            let mut conn = self.conn.clone();
-            let _: i64 = conn.xack(&self.stream, &self.group, &malformed).await.map_err(redis_err)?;
-        }
-        Ok(out)
+            if !malformed.is_empty() {
+                tracing::warn!(count = malformed.len(), "dropping malformed queue messages");
+                let mut conn = links.conn.clone();
+                let _: i64 = conn.xack(&self.stream, &self.group, &malformed).await.map_err(redis_err)?;
+            }
+            Ok(out)
+        })
+        .await
+        .unwrap_or_else(|_| Err(BackendError::unavailable(WHAT, anyhow::anyhow!("XREADGROUP did not return within {bound:?}"))));
+        self.forget_on_err(taken)
     }
 
     async fn ack(&self, delivery: &Delivery) -> Result<(), BackendError> {
         let Some(id) = &delivery.message_id else { return Ok(()) };
-        let mut conn = self.conn.clone();
+        let mut conn = self.links().await?.conn.clone();
         let _: i64 = conn.xack(&self.stream, &self.group, &[id]).await.map_err(redis_err)?;
         // Acknowledged entries are not needed again; deleting keeps the stream bounded.
         let _: i64 = conn.xdel(&self.stream, &[id]).await.map_err(redis_err)?;
@@ -139,29 +218,52 @@ impl JobQueue for StreamQueue {
     }
 
     async fn maintain(&self) -> Result<(), BackendError> {
-        // Jobs whose lease ran out (never published, worker died, or retry due): publish again.
-        for job in self.db.claim_jobs(256, self.lease).await? {
-            self.xadd(&job).await?;
-        }
-        // Messages stuck with a dead consumer were re-published above once their row's lease
-        // expired; drop the stale copies so the pending list does not grow without bound.
-        let min_idle = (self.lease * 2).as_millis() as u64;
-        let mut conn = self.conn.clone();
-        let reply: StreamAutoClaimReply = conn
-            .xautoclaim_options(&self.stream, &self.group, &self.consumer, min_idle, "0-0", StreamAutoClaimOptions::default().count(256))
-            .await
-            .map_err(redis_err)?;
-        let stale: Vec<String> = reply.claimed.into_iter().map(|e| e.id).collect();
-        if !stale.is_empty() {
-            let _: i64 = conn.xack(&self.stream, &self.group, &stale).await.map_err(redis_err)?;
-            let _: i64 = conn.xdel(&self.stream, &stale).await.map_err(redis_err)?;
-        }
-        Ok(())
+        let maintained = tokio::time::timeout(MAINTAIN_TIMEOUT, async {
+            // Claiming counts an attempt: while the broker is away, claim nothing (the jobs wait
+            // in the table) rather than use up attempts on deliveries that cannot happen.
+            let mut conn = self.links().await?.conn.clone();
+            let _: String = redis::cmd("PING").query_async(&mut conn).await.map_err(redis_err)?;
+            // Jobs whose lease ran out (never published, worker died, or retry due): publish again.
+            for job in self.db.claim_jobs(256, self.lease).await? {
+                self.xadd(&job).await?;
+            }
+            // Messages stuck with a dead consumer were re-published above once their row's lease
+            // expired; drop the stale copies so the pending list does not grow without bound.
+            let min_idle = (self.lease * 2).as_millis() as u64;
+            let reply: StreamAutoClaimReply = conn
+                .xautoclaim_options(&self.stream, &self.group, &self.consumer, min_idle, "0-0", StreamAutoClaimOptions::default().count(256))
+                .await
+                .map_err(redis_err)?;
+            let stale: Vec<String> = reply.claimed.into_iter().map(|e| e.id).collect();
+            if !stale.is_empty() {
+                let _: i64 = conn.xack(&self.stream, &self.group, &stale).await.map_err(redis_err)?;
+                let _: i64 = conn.xdel(&self.stream, &stale).await.map_err(redis_err)?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap_or_else(|_| Err(BackendError::unavailable(WHAT, anyhow::anyhow!("maintenance did not finish within {MAINTAIN_TIMEOUT:?}"))));
+        self.forget_on_err(maintained)
+    }
+
+    fn required(&self) -> bool {
+        // Writes commit their job to the table whether or not XADD works; without Redis, jobs
+        // wait in that outbox until it is back. Processing is delayed, nothing is lost.
+        false
     }
 
     async fn ping(&self) -> Option<String> {
-        let mut conn = self.conn.clone();
-        let pong: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut conn).await;
-        pong.err().map(|e| e.to_string())
+        // Bounded like a publish: while a dead Redis is being reconnected to, a PING waits
+        // for the reconnection, and the broker is optional — it must not hold the probe.
+        let pong = tokio::time::timeout(PUBLISH_TIMEOUT, async {
+            let mut conn = self.links().await.map_err(|e| e.to_string())?.conn.clone();
+            redis::cmd("PING").query_async::<String>(&mut conn).await.map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap_or_else(|_| Err(format!("PING timed out after {PUBLISH_TIMEOUT:?}")));
+        if pong.is_ok() {
+            self.publish_breaker.success();
+        }
+        self.forget_on_err(pong.map_err(|e| BackendError::unavailable(WHAT, anyhow::anyhow!(e)))).err().map(|e| e.to_string())
     }
 }

@@ -17,7 +17,11 @@ async fn suite(app: &TestApp) {
     assert_eq!(meta["size_bytes"], payload.len() as u64);
     assert_eq!(meta["sha256"], hex::encode(Sha256::digest(payload.as_bytes())));
     assert_eq!(meta["lines"], 60);
-    assert!(meta["asset_url"].as_str().unwrap().ends_with(".bin"));
+    let asset_url = meta["asset_url"].as_str().unwrap();
+    assert!(asset_url.ends_with(".bin"), "{asset_url}");
+    // The server's data path is not for clients to see.
+    let data_dir = app.profile.service.data_dir().canonicalize().unwrap();
+    assert!(!asset_url.contains(&*data_dir.to_string_lossy()) && !asset_url.starts_with("file:"), "{asset_url}");
     assert!(meta["created_at"].as_str().unwrap().starts_with("20"));
 
     // Many writes from several users, each readable with its own payload.

@@ -132,6 +132,12 @@ async fn ops_routes() {
     let (status, _, doc) = send(&router, get("/openapi.json")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(doc["paths"]["/api/v1/content"]["post"]["responses"]["202"].is_object(), "{doc}");
+    // The document states what the handler enforces (schemathesis in .ci/run checks both ways).
+    let create = &doc["components"]["schemas"]["CreateContent"];
+    assert_eq!(create["properties"]["user_id"]["pattern"], "^[A-Za-z0-9_-]{1,64}$", "{create}");
+    assert_eq!((&create["properties"]["user_id"]["minLength"], &create["properties"]["user_id"]["maxLength"]), (&1.into(), &64.into()));
+    assert_eq!(create["properties"]["payload"]["minLength"], 1, "{create}");
+    assert_eq!(create["additionalProperties"], false, "{create}");
     let response = router.clone().oneshot(get("/metrics")).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let text = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();

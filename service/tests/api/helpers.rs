@@ -21,7 +21,7 @@ pub enum Backends {
     PostgresRedis,
 }
 
-fn in_ci() -> bool {
+pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
@@ -108,9 +108,16 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app(profile: Profile) -> TestApp {
+    spawn_app_with(profile, |_| {}).await
+}
+
+/// [`spawn_app`], with `prepare` called on the built app before it serves (to attach
+/// observers to its real backends).
+pub async fn spawn_app_with(profile: Profile, prepare: impl FnOnce(&service::App)) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let app = service::App::build(profile.service.clone()).await.expect("build app");
+    prepare(&app);
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         app.serve(listener, async move {
@@ -228,5 +235,71 @@ impl Proxy {
 
     pub fn take_down(&self) {
         self.stop.notify_one();
+    }
+}
+
+/// A loopback TCP relay that can be switched off and on again (a backend that goes away and
+/// comes back), or made a black hole (accepts, never answers: a paused or wedged server).
+pub struct Switch {
+    pub addr: SocketAddr,
+    mode: Arc<std::sync::atomic::AtomicU8>,
+    generation: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+const SWITCH_UP: u8 = 0;
+const SWITCH_DOWN: u8 = 1;
+const SWITCH_BLACK_HOLE: u8 = 2;
+
+impl Switch {
+    pub async fn start(upstream: &'static str) -> Self {
+        use std::sync::atomic::{AtomicU8, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mode = Arc::new(AtomicU8::new(SWITCH_UP));
+        let generation = Arc::new(tokio::sync::watch::channel(0u64).0);
+        let (m, g) = (mode.clone(), generation.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let mut changed = g.subscribe();
+                match m.load(Ordering::SeqCst) {
+                    SWITCH_DOWN => drop(inbound),
+                    SWITCH_BLACK_HOLE => {
+                        tokio::spawn(async move {
+                            let _ = changed.changed().await;
+                            drop(inbound);
+                        });
+                    }
+                    _ => {
+                        tokio::spawn(async move {
+                            if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await {
+                                tokio::select! {
+                                    _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                                    _ = changed.changed() => {}
+                                }
+                            }
+                        });
+                    }
+                }
+            }
+        });
+        Self { addr, mode, generation }
+    }
+
+    fn set(&self, mode: u8) {
+        self.mode.store(mode, std::sync::atomic::Ordering::SeqCst);
+        // Every connection made before the change is cut.
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    pub fn down(&self) {
+        self.set(SWITCH_DOWN);
+    }
+
+    pub fn black_hole(&self) {
+        self.set(SWITCH_BLACK_HOLE);
+    }
+
+    pub fn up(&self) {
+        self.set(SWITCH_UP);
     }
 }

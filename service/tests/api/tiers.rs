@@ -92,8 +92,19 @@ async fn database_down_gives_503_with_retry_after_and_recovers_nothing_lost() {
     assert_eq!(body["error"]["code"], "backend_unavailable");
     assert!(!body.to_string().contains("5432"), "internal detail leaked: {body}");
     assert_eq!(app.get(&id).await.status(), 503);
-    let health = app.client.get(format!("{}/healthz", app.address)).send().await.unwrap();
-    assert_eq!(health.status(), 503);
+    // Readiness is probed at most once per interval: the outage shows within one.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let health = app.client.get(format!("{}/healthz", app.address)).send().await.unwrap();
+        if health.status() == 503 {
+            assert_eq!(health.headers()["retry-after"], "1");
+            let body: serde_json::Value = health.json().await.unwrap();
+            assert_eq!((body["status"].as_str(), &body["failing"]), (Some("unavailable"), &serde_json::json!(["db_primary"])), "{body}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "a required backend down must make readiness 503");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     app.shutdown().await;
     crate::helpers::drop_pg_database(&url).await;
 }

@@ -1,19 +1,29 @@
 //! The object-store tier: payloads live here, rows only point at them (`asset_url`).
 //!
-//! Backed by the `object_store` crate: a local directory (the single-box default) or any
-//! S3-compatible store. Local puts write a temporary file and rename it into place, so a
-//! process crash never leaves a torn object; the database row is committed only after the put
-//! returns, so no acknowledged row points at a missing object.
+//! A local directory (the single-box default) or any S3-compatible store (through the
+//! `object_store` crate). Local puts are durable against power loss before they return (see
+//! [`durable`]: fsync of the file, rename, fsync of the directory); an S3 put returns once the
+//! store has acknowledged it, which S3 defines as durable. The database row is committed only
+//! after the put returns, so no acknowledged row points at a missing object.
 
-use std::{path::Path, sync::Arc, time::Duration};
+pub mod durable;
+
+use std::{
+    path::Path,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use bytes::Bytes;
 use object_store::{aws::AmazonS3Builder, local::LocalFileSystem, path::Path as ObjectPath, ObjectStore};
 use rand::Rng;
 
 use crate::{backend::BackendError, config::ObjectStoreConfig};
+pub use durable::{SyncEvent, SyncObserver};
 
 const WHAT: &str = "object store";
+/// Where new objects go, under the store's root.
+const CONTENT_DIR: &str = "content";
 
 /// Where payloads go, plus the URL scheme that names them.
 pub struct PayloadStore {
@@ -24,6 +34,8 @@ pub struct PayloadStore {
     extra_latency: Duration,
     /// The directory of a local store: reads of it are done in place (see [`PayloadStore::get`]).
     local_root: Option<std::path::PathBuf>,
+    /// Sees each fsync and rename of a local put (set once, by tests).
+    sync_observer: OnceLock<SyncObserver>,
 }
 
 impl std::fmt::Debug for PayloadStore {
@@ -46,17 +58,21 @@ impl PayloadStore {
         match cfg {
             ObjectStoreConfig::Local(c) => {
                 let dir = resolve(&c.path);
-                std::fs::create_dir_all(&dir)
+                // Durably: a directory entry lost on power loss would take every object with it.
+                durable::create_dir_durably(&dir)
                     .map_err(|e| BackendError::unavailable(WHAT, anyhow::anyhow!("creating {}: {e}", dir.display())))?;
                 let dir = dir
                     .canonicalize()
                     .map_err(|e| BackendError::unavailable(WHAT, anyhow::anyhow!("{}: {e}", dir.display())))?;
+                durable::create_dir_durably(&dir.join(CONTENT_DIR))
+                    .map_err(|e| BackendError::unavailable(WHAT, anyhow::anyhow!("creating {}: {e}", dir.display())))?;
                 let inner = LocalFileSystem::new_with_prefix(&dir).map_err(store_err)?;
                 Ok(Self {
                     inner: Arc::new(inner),
                     url_base: format!("file://{}/", dir.display()),
                     extra_latency: c.extra_latency,
                     local_root: Some(dir),
+                    sync_observer: OnceLock::new(),
                 })
             }
             ObjectStoreConfig::S3(c) => {
@@ -79,6 +95,7 @@ impl PayloadStore {
                     url_base,
                     extra_latency: Duration::ZERO,
                     local_root: None,
+                    sync_observer: OnceLock::new(),
                 })
             }
         }
@@ -106,14 +123,40 @@ impl PayloadStore {
         }
     }
 
-    /// Stores a new payload under a fresh random key; returns its `asset_url`.
+    /// Observes every fsync and rename of local puts from now on (the durability test counts
+    /// them); a second call is ignored.
+    pub fn observe_syncs(&self, observer: SyncObserver) {
+        let _ = self.sync_observer.set(observer);
+    }
+
+    /// Stores a new payload under a fresh random key; returns its `asset_url` once the payload
+    /// is durable.
     pub async fn put_new(&self, payload: Bytes) -> Result<String, BackendError> {
         self.knob().await;
-        let name = format!("content/{:032x}.bin", rand::rng().random::<u128>());
+        let name = format!("{CONTENT_DIR}/{:032x}.bin", rand::rng().random::<u128>());
         let url = format!("{}{name}", self.url_base);
         let key = self.key_of(&url)?;
+        if let Some(root) = &self.local_root {
+            let dest = root.join(key.as_ref());
+            let observer = self.sync_observer.get().cloned();
+            // fsync blocks for a disk flush: keep it off the async workers.
+            tokio::task::spawn_blocking(move || durable::write(&dest, &payload, observer.as_ref()))
+                .await
+                .map_err(|e| BackendError::Other(e.into()))?
+                .map_err(|e| BackendError::unavailable(WHAT, e))?;
+            return Ok(url);
+        }
         self.inner.put(&key, payload.into()).await.map_err(store_err)?;
         Ok(url)
+    }
+
+    /// The name of an object as clients may see it: its key relative to the store for a local
+    /// store (the server's data path is nobody else's business), the full URL for S3.
+    pub fn public_name(&self, asset_url: &str) -> String {
+        match (&self.local_root, asset_url.strip_prefix(&self.url_base)) {
+            (Some(_), Some(key)) => key.to_owned(),
+            _ => asset_url.to_owned(),
+        }
     }
 
     pub async fn get(&self, asset_url: &str) -> Result<Bytes, BackendError> {
@@ -161,5 +204,24 @@ mod tests {
         assert_eq!(store.get(&url).await.unwrap(), Bytes::from_static(b"hello"));
         assert!(store.get("file:///etc/passwd").await.is_err());
         assert!(store.ping().await.is_none());
+        let public = store.public_name(&url);
+        assert!(public.starts_with("content/") && public.ends_with(".bin"), "{public}");
+        assert!(!public.contains(&*dir.path().to_string_lossy()), "{public}");
+    }
+
+    #[tokio::test]
+    async fn a_local_put_is_synced_before_it_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = ObjectStoreConfig::Local(LocalStoreConfig::default());
+        let store = PayloadStore::open(&cfg, |p| dir.path().join(p)).unwrap();
+        let events: Arc<std::sync::Mutex<Vec<SyncEvent>>> = Arc::default();
+        let seen = events.clone();
+        store.observe_syncs(Arc::new(move |e: &SyncEvent| seen.lock().unwrap().push(e.clone())));
+        let url = store.put_new(Bytes::from_static(b"durable")).await.unwrap();
+        let events = events.lock().unwrap().clone();
+        assert!(matches!(events.as_slice(), [SyncEvent::FileSynced(_), SyncEvent::Renamed(_), SyncEvent::DirSynced(_)]), "{events:?}");
+        let SyncEvent::Renamed(dest) = &events[1] else { unreachable!() };
+        assert!(url.ends_with(&*dest.file_name().unwrap().to_string_lossy()), "{url} vs {dest:?}");
+        assert_eq!(store.get(&url).await.unwrap(), Bytes::from_static(b"durable"));
     }
 }
