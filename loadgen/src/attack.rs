@@ -1,11 +1,17 @@
 //! Open-model pacing on top of Goose.
 //!
 //! One Goose scenario (`open-model`) with one transaction (`paced_send`). Each pass, a
-//! user takes the next ticket from the shared schedule (see `pacer.rs`), sleeps until the ticket's
-//! intended time, sends the request on a keep-alive connection from the run's pool (see
-//! `http1.rs`; over HTTPS, Goose's reqwest client), records latency
-//! *from the intended time* into the recorder, and, when Goose's own report is wanted, hands
-//! the service time (send → response complete) to Goose with `record_custom_request_duration`.
+//! user takes the next ticket from the shared schedule (see `pacer.rs`), sleeps until the
+//! ticket's intended time, and starts its request as a task of its own, then goes back for
+//! the next ticket: users only dispatch, they never wait on the target. The request goes on a
+//! keep-alive connection from the run's pool (see `http1.rs`; over HTTPS, Goose's reqwest
+//! client) and records latency *from the intended time* into the recorder. A slow or stalled
+//! target therefore holds more requests in flight instead of holding the schedule back, up to
+//! the run's cap (`generator.max_in_flight`, like k6's `maxVUs`); sends that find every slot
+//! taken wait for one, are counted apart (`held_at_cap`) and are still charged from their
+//! intended time. The schedule lag is then the generator's own lateness (timers, CPU) only.
+//! When Goose's own report is wanted, each answered request's service time is handed to Goose
+//! by the next user that passes (`record_custom_request_duration` needs a user).
 //! When the schedule is exhausted and nothing is in flight, the run stops itself through
 //! Goose's killswitch; Goose's run time is only a backstop.
 //!
@@ -73,6 +79,12 @@ pub struct AttackContext {
     pub connections: ConnectionPool,
     /// Hand each request to Goose's metrics (only for its own report: it costs CPU per request).
     pub goose_metrics: bool,
+    /// Requests in flight and their cap.
+    pub in_flight: InFlight,
+    /// Requests answered since a user last handed them to Goose's metrics.
+    pub finished: std::sync::Mutex<Vec<FinishedRequest>>,
+    /// Test knob: CPU to burn on the sending thread per send.
+    pub extra_cpu_per_send: Option<Duration>,
 }
 
 /// How one attack is run.
@@ -186,10 +198,14 @@ async fn attack(
     }
 }
 
-/// The one transaction: take a ticket, wait for its time, send, record.
-async fn paced_send(user: &mut GooseUser, context: &AttackContext) -> TransactionResult {
+/// The one transaction: take a ticket, wait for its time, start its request, and go back for
+/// the next ticket. The request runs as a task of its own on the sending runtime, so a user
+/// never waits on the target: a stalled target holds requests in flight (up to the run's
+/// cap), and the schedule goes on. Sends past the cap wait for a slot and are counted apart.
+async fn paced_send(user: &mut GooseUser, context: &Arc<AttackContext>) -> TransactionResult {
+    record_finished_with_goose(user, context).await;
     let pacer = &context.pacer;
-    let send = match pacer.next(goose::is_killswitch_triggered).await {
+    let mut send = match pacer.next(goose::is_killswitch_triggered).await {
         Next::Send(send) => send,
         Next::Exhausted { last } => {
             if last {
@@ -214,31 +230,134 @@ async fn paced_send(user: &mut GooseUser, context: &AttackContext) -> Transactio
         },
         Operation::Write => Call::Write(write_body(w.seed, k, &w.sizes, w.users)),
     };
-    let reply = send_call(user, context, &call).await;
-    if let ReplyBody::Created { content_id } = &reply.body {
-        w.keys.push(content_id.clone());
-        w.verifier.acknowledged(content_id, k);
-    }
-    let outcome = match &reply.error {
-        None => Outcome::Ok,
-        Some(kind) => Outcome::Failed(kind.clone()),
+    let permit = match context.in_flight.slots.clone().try_acquire_owned() {
+        Ok(permit) => permit,
+        Err(_) => {
+            // Counted up before the wait and down after it: a send still waiting when the run
+            // ends (its future dropped) stays counted as one the target never let leave.
+            context.in_flight.waiting.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let acquired = context.in_flight.slots.clone().acquire_owned().await;
+            context.in_flight.waiting.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            let Ok(permit) = acquired else {
+                pacer.abandon(&send);
+                return Ok(());
+            };
+            send.sent_at = tokio::time::Instant::now();
+            context.in_flight.note_full_until(send.sent_at);
+            permit
+        }
     };
-    let service_time = pacer.finish(&send, op, outcome);
-    if !context.goose_metrics {
-        return Ok(());
-    }
-    let method = if op == Operation::Read { "GET" } else { "POST" };
-    let _ = user
-        .record_custom_request_duration(
-            method,
-            op.as_str(),
-            service_time,
-            reply.error.is_none(),
-            reply.status,
-            reply.error.as_deref(),
-        )
-        .await;
+    pacer.sent(&send, context.in_flight.was_full_since(send.intended_at));
+    context.in_flight.note_peak();
+    burn_cpu(context.extra_cpu_per_send);
+    let client = user.client.clone();
+    let context = context.clone();
+    tokio::spawn(async move {
+        let reply = send_call(&client, &context, &call).await;
+        drop(permit);
+        let w = &context.workload;
+        if let ReplyBody::Created { content_id } = &reply.body {
+            w.keys.push(content_id.clone());
+            w.verifier.acknowledged(content_id, k);
+        }
+        let outcome = match &reply.error {
+            None => Outcome::Ok,
+            Some(kind) => Outcome::Failed(kind.clone()),
+        };
+        let service_time = context.pacer.finish(&send, op, outcome);
+        if context.goose_metrics {
+            let finished = FinishedRequest { op, service_time, status: reply.status, error: reply.error };
+            context.finished.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(finished);
+        }
+    });
     Ok(())
+}
+
+/// A finished request waiting to be handed to Goose's metrics by the next user that passes
+/// (Goose records through a user, and the request's task has none).
+#[derive(Debug)]
+pub struct FinishedRequest {
+    op: Operation,
+    service_time: Duration,
+    status: Option<u16>,
+    error: Option<String>,
+}
+
+async fn record_finished_with_goose(user: &mut GooseUser, context: &AttackContext) {
+    if !context.goose_metrics {
+        return;
+    }
+    let finished = std::mem::take(&mut *context.finished.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    for f in finished {
+        let method = if f.op == Operation::Read { "GET" } else { "POST" };
+        let _ = user
+            .record_custom_request_duration(method, f.op.as_str(), f.service_time, f.error.is_none(), f.status, f.error.as_deref())
+            .await;
+    }
+}
+
+/// The generator-side test knob: spin this long on the sending thread before each send, to
+/// make the generator itself the limit on purpose (the injection suite's generator case).
+fn burn_cpu(extra: Option<Duration>) {
+    let Some(extra) = extra else { return };
+    let until = std::time::Instant::now() + extra;
+    while std::time::Instant::now() < until {
+        std::hint::spin_loop();
+    }
+}
+
+/// The run's in-flight slots: requests started and not yet answered, up to the cap (like
+/// k6's `maxVUs`, but counted in requests), the most that were ever taken at once, and until
+/// when the cap was last binding (a send waited for a slot).
+#[derive(Debug)]
+pub struct InFlight {
+    pub slots: Arc<tokio::sync::Semaphore>,
+    pub cap: usize,
+    peak: std::sync::atomic::AtomicUsize,
+    /// Sends waiting for a slot now.
+    pub waiting: std::sync::atomic::AtomicU64,
+    epoch: tokio::time::Instant,
+    /// Microseconds after `epoch` at which a send last got a slot it had waited for.
+    full_until_us: std::sync::atomic::AtomicU64,
+}
+
+impl InFlight {
+    pub fn new(cap: usize) -> Self {
+        let cap = cap.clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+        Self {
+            slots: Arc::new(tokio::sync::Semaphore::new(cap)),
+            cap,
+            peak: Default::default(),
+            waiting: Default::default(),
+            epoch: tokio::time::Instant::now(),
+            full_until_us: Default::default(),
+        }
+    }
+
+    fn micros(&self, at: tokio::time::Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_micros()).unwrap_or(u64::MAX)
+    }
+
+    fn note_full_until(&self, at: tokio::time::Instant) {
+        self.full_until_us.fetch_max(self.micros(at), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether some send waited for a slot after `at`: every slot was taken since then, so
+    /// a send intended at `at` and leaving late was held back by the target, not the
+    /// generator (users that wait for a slot leave the tickets behind them unclaimed).
+    fn was_full_since(&self, at: tokio::time::Instant) -> bool {
+        self.full_until_us.load(std::sync::atomic::Ordering::Relaxed) > self.micros(at)
+    }
+
+    fn note_peak(&self) {
+        let taken = self.cap - self.slots.available_permits();
+        self.peak.fetch_max(taken, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The most requests that were in flight at once.
+    pub fn peak(&self) -> usize {
+        self.peak.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// One request of the schedule, ready to send.
@@ -249,12 +368,12 @@ enum Call {
 
 /// Sends `call` on a pooled lean connection, or, over HTTPS, with Goose's reqwest client
 /// (which does the TLS).
-async fn send_call(user: &GooseUser, context: &AttackContext, call: &Call) -> Reply {
+async fn send_call(client: &reqwest::Client, context: &AttackContext, call: &Call) -> Reply {
     let api = &context.api;
     if !api.is_plain_http() {
         return match call {
-            Call::Read(id) => requests::read(&user.client, api, id, false).await,
-            Call::Write(body) => requests::write(&user.client, api, body).await,
+            Call::Read(id) => requests::read(client, api, id, false).await,
+            Call::Write(body) => requests::write(client, api, body).await,
         };
     }
     let mut connection = context.connections.take();

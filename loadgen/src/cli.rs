@@ -26,8 +26,16 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Merge the reports of several generator processes into one.
+    /// Merge the reports of several generator processes into one (the N workers of a
+    /// distributed run into one full run directory: summary, SLOs, verdict, index.html).
     Merge(MergeArgs),
+    /// Write a distributed run's corpus once, before its workers start: preload the
+    /// scenario's items into the target and save their ids for every worker's --corpus.
+    Preload(crate::preload::PreloadArgs),
+    /// Render the Kubernetes manifests of a distributed run (an Indexed Job of N workers on a
+    /// shared volume and the Job that merges their runs), with the start time filled in.
+    #[command(name = "k8s-job")]
+    K8sJob(crate::distributed::k8s::K8sJobArgs),
     /// Print the JSON Schema of summary.json.
     Schema,
     /// List the shipped scenarios.
@@ -65,17 +73,20 @@ pub struct EvolveArgs {
     pub from: String,
     #[arg(long, default_value_os_t = default_dir("profiles"))]
     pub profiles_dir: PathBuf,
-    /// Rate to reach, requests per second (default: the scenario's peak rate).
+    /// Rate to reach, requests per second (default: the seed's ten million users, 40,400
+    /// req/s on average, times the scenario's peak/average).
     #[arg(long)]
     pub target_rate: Option<f64>,
-    /// First rate of each stage's capacity search (it doubles, then bisects).
+    /// First rate of the first stage's capacity search (it doubles until the SLO breaks or
+    /// the generator's share is spent, then bisects); a later stage starts where the stage
+    /// before held.
     #[arg(long, default_value_t = 100.0)]
     pub start_rate: f64,
     /// Length of each step after the scenario's warm-up, e.g. 10s.
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
     pub step: Duration,
-    /// Steps per stage at most.
-    #[arg(long, default_value_t = 6)]
+    /// Steps per stage at most: a safety limit (a search ends where the SLO breaks).
+    #[arg(long, default_value_t = 12)]
     pub max_steps: u32,
     /// Stages at most.
     #[arg(long, default_value_t = 6)]
@@ -96,8 +107,9 @@ pub struct UpArgs {
     /// Directory of profile files.
     #[arg(long, default_value_os_t = default_dir("profiles"))]
     pub profiles_dir: PathBuf,
-    /// Run directory for the servers' data, logs and generated configs (kept afterwards).
-    /// Default: a temporary directory, removed at exit.
+    /// Run directory for the servers' data, logs and generated configs (kept afterwards);
+    /// created new with mode 0700, so it must not exist yet. Default: a private temporary
+    /// directory, removed at exit.
     #[arg(long)]
     pub run_dir: Option<PathBuf>,
 }
@@ -106,7 +118,8 @@ pub struct UpArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Scenario: a name from the scenarios directory (peak-us, steady, viral-spike,
-    /// write-burst, soak, smoke) or a path to a .toml file.
+    /// write-burst, soak, smoke; chaos-cache-replica, chaos-failover and chaos-lb-app inject
+    /// faults and need a launched --profile) or a path to a .toml file.
     #[arg(long, short = 's')]
     pub scenario: Option<String>,
     /// Directory of scenario files.
@@ -137,7 +150,7 @@ pub struct RunArgs {
     /// Override the scenario's random seed.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Goose users to start (default: sized from the peak rate by Little's law).
+    /// Goose users to start; they only dispatch sends (default: one per 2,000 req/s of the peak, at least two).
     #[arg(long)]
     pub users: Option<usize>,
     /// Threads that send requests (default: the scenario's `generator.send_threads`, 1).
@@ -162,6 +175,8 @@ pub struct RunArgs {
     pub no_progress: bool,
     #[command(flatten)]
     pub cloudwatch: CloudWatchArgs,
+    #[command(flatten)]
+    pub distributed: crate::distributed::args::DistributedArgs,
 }
 
 /// Pulling a real AWS deployment's CloudWatch metrics onto the run's timeline.
@@ -184,10 +199,12 @@ pub struct CloudWatchArgs {
 
 #[derive(Debug, Args)]
 pub struct MergeArgs {
-    /// Report directories (each with summary.json and latency.hlog) to merge.
+    /// Report directories (each with summary.json and latency.hlog) to merge: runs of one
+    /// scenario and seed; for a distributed run, its workers' (one each, one N).
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
-    /// Directory to write the merged summary.json and latency.hlog into.
+    /// Directory to write the merged summary.json and latency.hlog into (for workers also
+    /// timeline.json, scenario.toml and index.html).
     #[arg(long, short = 'o')]
     pub out: PathBuf,
 }

@@ -46,14 +46,57 @@ pub fn sending_cpu() -> Option<Duration> {
 
 /// `(name, CPU ticks)` of every live thread of this process.
 fn live_threads() -> Option<Vec<(String, u64)>> {
+    Some(live_threads_with_ids()?.into_iter().map(|(_, name, ticks)| (name, ticks)).collect())
+}
+
+/// A thread's identity: (tid, start time). A tid can be reused by a later thread, the pair
+/// cannot.
+type ThreadId = (u64, u64);
+
+/// `(id, name, CPU ticks)` of every live thread.
+fn live_threads_with_ids() -> Option<Vec<(ThreadId, String, u64)>> {
     let mut threads = Vec::new();
     for entry in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
         let dir = entry.path();
+        let tid: u64 = entry.file_name().to_str().and_then(|t| t.parse().ok()).unwrap_or(0);
         let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default().trim_end().to_owned();
-        let ticks = std::fs::read_to_string(dir.join("stat")).ok().and_then(|s| stat_ticks(&s)).unwrap_or(0);
-        threads.push((name, ticks));
+        let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
+        let ticks = stat_ticks(&stat).unwrap_or(0);
+        threads.push(((tid, stat_start_time(&stat).unwrap_or(0)), name, ticks));
     }
     Some(threads)
+}
+
+/// Every thread this process has been seen to run, with its last reading (see [`split_cpu`]).
+/// Per thread: whether it is the generator's, and its CPU ticks at the last reading.
+type Ledger = std::collections::HashMap<ThreadId, (bool, u64)>;
+
+static LEDGER: std::sync::Mutex<Option<Ledger>> = std::sync::Mutex::new(None);
+
+/// CPU used so far by (the generator's threads, the embedded service's threads), each side
+/// summed over its own threads — the live ones and those seen before that have since exited,
+/// at their last reading. A thread's time after its last reading is lost when it exits (at
+/// most the interval between two calls), never moved to the other side.
+pub fn split_cpu() -> Option<(Duration, Duration)> {
+    let live = live_threads_with_ids()?;
+    let named = live.iter().any(|(_, n, _)| n == RUNTIME_THREAD_NAME);
+    let mut ledger = LEDGER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let ledger = ledger.get_or_insert_with(Default::default);
+    for (id, name, ticks) in live {
+        let generator = is_generator_thread(&name, named);
+        let entry = ledger.entry(id).or_insert((generator, 0));
+        *entry = (generator, entry.1.max(ticks));
+    }
+    let side = |generator: bool| ledger.values().filter(|(g, _)| *g == generator).map(|(_, t)| t).sum::<u64>();
+    Some((ticks_to_duration(side(true)), ticks_to_duration(side(false))))
+}
+
+fn is_generator_thread(name: &str, binary_names: bool) -> bool {
+    if binary_names {
+        name.starts_with(GENERATOR_THREAD_PREFIX)
+    } else {
+        !name.starts_with(SERVICE_THREAD_PREFIX) && !SERVICE_LIBRARY_THREADS.iter().any(|p| name.starts_with(p))
+    }
 }
 
 fn ticks_to_duration(ticks: u64) -> Duration {
@@ -63,17 +106,7 @@ fn ticks_to_duration(ticks: u64) -> Duration {
 /// Sums the ticks of the generator's threads among `(name, ticks)`.
 fn generator_ticks(threads: &[(String, u64)]) -> u64 {
     let named = threads.iter().any(|(n, _)| n == RUNTIME_THREAD_NAME);
-    threads
-        .iter()
-        .filter(|(n, _)| {
-            if named {
-                n.starts_with(GENERATOR_THREAD_PREFIX)
-            } else {
-                !n.starts_with(SERVICE_THREAD_PREFIX) && !SERVICE_LIBRARY_THREADS.iter().any(|p| n.starts_with(p))
-            }
-        })
-        .map(|(_, t)| t)
-        .sum()
+    threads.iter().filter(|(n, _)| is_generator_thread(n, named)).map(|(_, t)| t).sum()
 }
 
 /// CPU used so far by the whole process (every thread, alive or exited).
@@ -90,6 +123,12 @@ pub fn pids_cpu(pids: &[u32]) -> Duration {
         .filter_map(|s| stat_ticks(&s))
         .sum();
     ticks_to_duration(ticks)
+}
+
+/// The thread's start time (field 22, in ticks since boot) of a `stat` line.
+fn stat_start_time(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// utime + stime of a `stat` line (fields 14 and 15, counted after the `(comm)` field).
@@ -131,6 +170,53 @@ mod tests {
             t("sqlx-sqlite-wor", 1000),
         ];
         assert_eq!(generator_ticks(&library), 27);
+    }
+
+    /// The spike of issue 16: a generator thread that burned CPU and exited must not show up
+    /// as the embedded service's CPU (the old split was process total − live generator).
+    /// Checked on the burner's own ledger entry, not on side totals: the other tests of this
+    /// binary run beside it and move both sides.
+    #[test]
+    fn an_exited_generator_thread_is_not_counted_as_the_service() {
+        if !std::path::Path::new("/proc/thread-self/stat").exists() {
+            return;
+        }
+        split_cpu().unwrap();
+        let burner = std::thread::Builder::new()
+            .name("loadgen-burner".into())
+            .spawn(|| {
+                let own_ticks = || stat_ticks(&std::fs::read_to_string("/proc/thread-self/stat").unwrap()).unwrap();
+                let tid: u64 = std::fs::read_link("/proc/thread-self")
+                    .ok()
+                    .and_then(|p| p.file_name()?.to_str()?.parse().ok())
+                    .unwrap();
+                // Until it has used 20 ticks of its own, bounded in time on a busy machine.
+                let started = std::time::Instant::now();
+                let mut x = 0u64;
+                while own_ticks() < 20 && started.elapsed() < Duration::from_secs(10) {
+                    for _ in 0..10_000 {
+                        x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    }
+                }
+                std::hint::black_box(x);
+                // Seen alive once, after its work.
+                split_cpu().unwrap();
+                (tid, own_ticks())
+            })
+            .unwrap();
+        let (tid, burned) = burner.join().unwrap();
+        assert!(burned >= 1, "the burner got no CPU in 10 s");
+        split_cpu().unwrap();
+        // Gone from /proc: the old split (total − live generator threads) would have counted
+        // its time as the service's.
+        let live = live_threads_with_ids().unwrap();
+        assert!(live.iter().all(|((t, _), _, _)| *t != tid), "the joined burner is still listed");
+        // The ledger keeps it on the generator's side, with the time it was last seen at.
+        let ledger = LEDGER.lock().unwrap();
+        let entry = ledger.as_ref().unwrap().iter().find(|((t, _), _)| *t == tid).map(|(_, e)| *e);
+        let (generator, ticks) = entry.expect("the burner was never recorded");
+        assert!(generator, "the burner was recorded as the service's");
+        assert!(ticks + 1 >= burned, "recorded {ticks} ticks, it used {burned}");
     }
 
     #[test]

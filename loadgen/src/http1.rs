@@ -19,7 +19,7 @@
 //! request fails. A request the connection never took (hyper hands it back) is retried once
 //! on a fresh connection, as reqwest's pool does: nothing was written, so a write cannot be
 //! doubled. Everything else counts as an error of the kind the recorder knows (`connect`,
-//! `timeout`, `body`, `request`, `http_<code>`).
+//! `timeout`, `body`, `body_too_large`, `request`, `http_<code>`).
 
 use std::time::Duration;
 
@@ -148,8 +148,11 @@ impl Connection {
             }
         };
         let status = response.status().as_u16();
-        match response.into_body().collect().await {
+        // Read at most the cap: a body past it fails the request (and the connection, whose
+        // unread rest is dropped with it) instead of growing the generator's memory.
+        match http_body_util::Limited::new(response.into_body(), api.max_response_bytes).collect().await {
             Ok(body) => Ok((status, body.to_bytes())),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(failed(Some(status), requests::BODY_TOO_LARGE.into())),
             Err(_) => Err(failed(Some(status), "body".into())),
         }
     }

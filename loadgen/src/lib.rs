@@ -8,20 +8,25 @@
 
 pub mod attack;
 pub mod autoscale;
+pub mod capacity;
 pub mod cli;
 pub mod cloudwatch;
 pub mod cpu;
+pub mod distributed;
 pub mod evolve;
 pub mod exit;
+pub mod faults;
 pub mod gate;
 pub mod html;
 pub mod http1;
 pub mod keys;
 pub mod merge;
 pub mod pacer;
+pub mod preload;
 pub mod profiler;
 pub mod progress;
 pub mod recorder;
+pub mod redact;
 pub mod report;
 pub mod requests;
 pub mod run;

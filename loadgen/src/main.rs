@@ -51,6 +51,8 @@ fn main() -> ExitCode {
             }
         },
         Some(Command::Report(args)) => loadgen::cli::report_command(&args),
+        Some(Command::Preload(args)) => loadgen::preload::preload_command(&args),
+        Some(Command::K8sJob(args)) => loadgen::distributed::k8s::k8s_job_command(&args),
         Some(Command::Evolve(args)) => evolve_command(args),
         Some(Command::Gate(args)) => gate_command(*args),
         Some(Command::Up(args)) => loadgen::up::up_command(&args),
@@ -101,6 +103,17 @@ fn run_command(args: RunArgs) -> Exit {
         eprintln!("loadgen: --cloudwatch needs --target URL: the AWS deployment whose CloudWatch metrics it names");
         return Exit::BadInput;
     }
+    let distributed = match args.distributed.resolve(scenario.keys.preload) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            return Exit::BadInput;
+        }
+    };
+    if distributed.as_ref().is_some_and(|d| !d.share.is_whole()) && args.target.is_none() {
+        eprintln!("loadgen: --worker needs --target URL: the workers of one run share one target");
+        return Exit::BadInput;
+    }
     let target = match args.target {
         Some(url) => TargetChoice::External { url },
         None => TargetChoice::for_profile(args.profile, args.profiles_dir, args.embedded),
@@ -115,15 +128,20 @@ fn run_command(args: RunArgs) -> Exit {
         users: args.users,
         profile: !args.no_profile,
     };
-    match run_blocking(options, cloudwatch.as_ref()) {
+    // A stage on launched boxes: the generator takes its reserved share of the machine.
+    let _generator_box = match &options.target {
+        TargetChoice::Topology { .. } => options.target.profile_path().and_then(|p| enter_generator_box(&p)),
+        _ => None,
+    };
+    match run_blocking(options, cloudwatch.as_ref(), distributed.as_ref()) {
         Ok(report) => {
             println!("{}", loadgen::report::terminal_text(&report.summary, &report.dir));
             Exit::for_summary(&report.summary)
         }
         Err(e) => {
-            eprintln!("loadgen: {e:#}");
+            eprintln!("loadgen: {}", loadgen::redact::secrets(&format!("{e:#}")));
             match e.downcast_ref::<RunError>() {
-                Some(RunError::Target(t)) if t.is_bad_input() => Exit::BadInput,
+                Some(e) if e.is_bad_input() => Exit::BadInput,
                 Some(RunError::Target(_)) => Exit::TargetUnreachable,
                 _ => Exit::Failure,
             }
@@ -139,7 +157,8 @@ fn evolve_command(args: loadgen::cli::EvolveArgs) -> Exit {
             return Exit::BadInput;
         }
     };
-    let target_rate = args.target_rate.unwrap_or_else(|| scenario.load.curve(scenario.duration).peak());
+    // The seed's ten million users (40,400 req/s on average) at the scenario's peak.
+    let target_rate = args.target_rate.unwrap_or_else(|| loadgen::evolve::seed_target_rate(&scenario));
     if !(target_rate > 0.0 && args.start_rate > 0.0) {
         eprintln!("loadgen evolve: --target-rate and --start-rate must be positive");
         return Exit::BadInput;
@@ -167,7 +186,25 @@ fn evolve_command(args: loadgen::cli::EvolveArgs) -> Exit {
             return Exit::Failure;
         }
     };
-    match runtime.block_on(loadgen::evolve::evolve(options)) {
+    // Every stage of the loop shares the same generator box (the first stage's share; the
+    // budget test holds every profile to the same one).
+    let _generator_box = enter_generator_box(&loadgen::topology::profile_path(&options.from, &options.profiles_dir));
+    // Ctrl-C drops the loop, and with it the stage that is up: its teardown stops every
+    // server and removes every box.
+    let interrupted = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            r = loadgen::evolve::evolve(options) => Some(r),
+            () = interrupted => None,
+        }
+    });
+    let Some(outcome) = outcome else {
+        eprintln!("loadgen evolve: interrupted; the stage's servers were stopped");
+        return Exit::Failure;
+    };
+    match outcome {
         Ok(report) => {
             println!("{}", loadgen::evolve::report::terminal_text(&report.summary, &report.dir));
             if report.summary.target_met {
@@ -204,6 +241,7 @@ fn gate_command(args: loadgen::gate::args::GateArgs) -> Exit {
 fn run_blocking(
     options: RunOptions,
     cloudwatch: Option<&loadgen::cloudwatch::CloudWatchOptions>,
+    distributed: Option<&loadgen::distributed::Distributed>,
 ) -> anyhow::Result<loadgen::RunReport> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .thread_name(loadgen::cpu::RUNTIME_THREAD_NAME)
@@ -215,7 +253,11 @@ fn run_blocking(
     runtime.block_on(async move {
         if let Some(cw) = cloudwatch {
             loadgen::cloudwatch::command::preflight(cw).await;
-            let mut report = loadgen::run(options).await.with_context(|| format!("run of scenario {scenario}"))?;
+            let run = match distributed {
+                Some(d) => loadgen::run::run_distributed(options, d).await,
+                None => loadgen::run(options).await,
+            };
+            let mut report = run.with_context(|| format!("run of scenario {scenario}"))?;
             let outcome =
                 loadgen::cloudwatch::command::pull_and_print(&report.dir, cw).await.context("CloudWatch pull")?;
             if outcome.error.is_none() {
@@ -224,6 +266,10 @@ fn run_blocking(
                 report.summary = serde_json::from_str(&text).context("re-reading summary.json")?;
             }
             return Ok(report);
+        }
+        if let Some(d) = distributed {
+            let run = loadgen::run::run_distributed(options, d).await;
+            return run.with_context(|| format!("worker {} of a run of scenario {scenario}", d.share));
         }
         if !stage {
             return loadgen::run(options).await.with_context(|| format!("run of scenario {scenario}"));
@@ -235,6 +281,17 @@ fn run_blocking(
             _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted; the stage's servers were stopped"),
         }
     })
+}
+
+/// Moves this process into the generator's box of the share `profile` reserves (its
+/// `generator` box); `None` when it reserves none or cgroups are not writable.
+fn enter_generator_box(profile: &std::path::Path) -> Option<loadgen::topology::generator_box::GeneratorBox> {
+    let loaded = service::config::Profile::load(profile).ok()?;
+    let share = loadgen::topology::budget::generator_share(&loaded)?;
+    if matches!(loadgen::topology::cgroup::detect(), loadgen::topology::cgroup::Mode::Unconfined { .. }) {
+        return None;
+    }
+    loadgen::topology::generator_box::GeneratorBox::enter(share)
 }
 
 /// `loadgen serve-internal`: one service instance of a launched stage.

@@ -6,6 +6,12 @@
 //! errors, CPU and read-backs are summed; latency percentiles are recomputed from the
 //! merged histograms. Schedule-lag percentiles are not in the logs, so the merged summary
 //! keeps the worst input's. The result is trustworthy only if every input was.
+//!
+//! Workers of one distributed run (`--worker I/N`) merge into a full run directory: the
+//! inputs must be one scenario and seed with no worker index twice; the merged run is
+//! trustworthy only when every worker kept its schedule and started on time, all N are there
+//! and their clocks agree; its SLOs are judged on the whole, and `index.html`, the timeline
+//! and the verdict are written beside it (see `distributed::merged`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,6 +37,8 @@ pub enum MergeError {
     Summary { path: PathBuf, reason: String },
     #[error("nothing to merge: give at least one report directory")]
     NoInputs,
+    #[error("{path}: cannot be merged with the others: {reason}")]
+    Incompatible { path: PathBuf, reason: String },
 }
 
 /// One tagged interval of a log, on absolute time.
@@ -84,6 +92,8 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Summary, MergeError> {
         summaries.push(read_summary(&dir.join(SUMMARY_FILE))?);
         intervals.extend(read_interval_log(&dir.join(INTERVAL_LOG_FILE))?);
     }
+    let labelled: Vec<(PathBuf, Summary)> = inputs.iter().cloned().zip(summaries.iter().cloned()).collect();
+    let workers = crate::distributed::merged::check_inputs(&labelled)?;
     let origin = intervals.iter().map(|i| i.start).min().unwrap_or_default();
     // (second, tag index) → merged histogram.
     let mut merged: BTreeMap<(usize, usize), Histogram<u64>> = BTreeMap::new();
@@ -161,10 +171,23 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Summary, MergeError> {
     g.processes = summaries.iter().map(|x| x.generator.processes).sum();
     g.threads = summaries.iter().map(|x| x.generator.threads).sum();
     g.cpu_seconds = sumf(&|x| x.generator.cpu_seconds);
-    g.cpu_us_per_request = if all.completed > 0 { g.cpu_seconds * 1e6 / all.completed as f64 } else { 0.0 };
+    // Each input's CPU covers its warm-up too, and so does its figure's denominator: the
+    // requests behind each figure, not the measured part's completions, divide the sum.
+    let requests: f64 = summaries
+        .iter()
+        .filter(|x| x.generator.cpu_us_per_request > 0.0)
+        .map(|x| x.generator.cpu_seconds * 1e6 / x.generator.cpu_us_per_request)
+        .sum();
+    g.cpu_us_per_request = if requests > 0.0 { (g.cpu_seconds * 1e6 / requests * 10.0).round() / 10.0 } else { 0.0 };
     g.cpu_share = summaries.iter().map(|x| x.generator.cpu_share).fold(0.0, f64::max);
     g.reasons = summaries.iter().flat_map(|x| x.generator.reasons.iter().map(move |r| format!("{}: {r}", x.run_id))).collect();
     g.overloaded = summaries.iter().any(|x| x.generator.overloaded);
+    g.waived = summaries.iter().flat_map(|x| x.generator.waived.iter().map(move |r| format!("{}: {r}", x.run_id))).collect();
+    // Each process had its own in-flight slots; the target held at most their sum at once.
+    g.max_in_flight = summaries.iter().map(|x| x.generator.max_in_flight).sum();
+    g.peak_in_flight = summaries.iter().map(|x| x.generator.peak_in_flight).sum();
+    g.held_at_cap = sum(&|x| x.generator.held_at_cap);
+    g.unsent_at_cap = sum(&|x| x.generator.unsent_at_cap);
     s.trustworthy = summaries.iter().all(|x| x.trustworthy);
 
     let v = &mut s.verification;
@@ -189,6 +212,13 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Summary, MergeError> {
     s.slo.passed = s.slo.checks.iter().all(|c| c.passed);
     s.duration_s = summaries.iter().map(|x| x.duration_s).fold(0.0, f64::max);
     s.files.goose_report = None;
+    s.started_at = summaries.iter().map(|x| x.started_at.clone()).min().unwrap_or_default();
+    s.run_id = out.file_name().map_or_else(|| s.run_id.clone(), |n| n.to_string_lossy().into_owned());
+    s.worker = None;
+    let incomplete = crate::distributed::merged::judge(&workers);
+    s.trustworthy &= incomplete.is_empty();
+    s.generator.reasons.extend(incomplete);
+    s.workers = workers;
 
     std::fs::create_dir_all(out).map_err(|source| MergeError::Io { path: out.to_owned(), source })?;
     let io = |source| MergeError::Io { path: out.to_owned(), source };
@@ -203,6 +233,9 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Summary, MergeError> {
         seconds,
     )
     .map_err(io)?;
+    if !s.workers.is_empty() {
+        crate::distributed::merged::complete_run_dir(out, &mut s, &labelled)?;
+    }
     crate::report::write_summary(out, &s).map_err(io)?;
     Ok(s)
 }

@@ -72,8 +72,14 @@ impl Pacer {
         self.start.get().copied()
     }
 
+    /// Pins the schedule's time zero to `at` (a common start of several workers) instead of
+    /// a head start from the first user's ask; only before any user has asked.
+    pub fn start_at(&self, at: Instant) {
+        let _ = self.start.set(at);
+    }
+
     /// Takes a ticket and sleeps until its intended time; `stopped` is polled every 100 ms.
-    /// The send's lag (actual − intended) is recorded here.
+    /// The caller records the send with [`Pacer::sent`] once it leaves.
     pub async fn next(&self, stopped: impl Fn() -> bool) -> Next {
         let start = *self.start.get_or_init(|| Instant::now() + self.head_start);
         self.in_flight.fetch_add(1, Ordering::SeqCst);
@@ -95,8 +101,20 @@ impl Pacer {
             tokio::time::sleep_until(wake_at.min(now + Duration::from_millis(100))).await;
         }
         let sent_at = Instant::now();
-        self.recorder.record_send(ticket.intended, sent_at.saturating_duration_since(intended_at));
         Next::Send(DueSend { ticket, intended_at, sent_at })
+    }
+
+    /// Records that `send` left at its `sent_at`. `held`: it was late because the run's
+    /// in-flight cap was reached after its intended time (the target held every slot): that
+    /// lateness is the target's, counted apart, not the generator's lag.
+    pub fn sent(&self, send: &DueSend, held: bool) {
+        let late = send.sent_at.saturating_duration_since(send.intended_at);
+        if held && late > WAKE_EARLY {
+            self.recorder.record_held_at_cap(send.ticket.intended);
+            self.recorder.record_send(send.ticket.intended, Duration::ZERO);
+        } else {
+            self.recorder.record_send(send.ticket.intended, late);
+        }
     }
 
     /// Records the end of `send`: latency from its intended time, or from its actual send when
@@ -132,6 +150,7 @@ mod tests {
                     loop {
                         match pacer.next(|| false).await {
                             Next::Send(send) => {
+                                pacer.sent(&send, false);
                                 tokio::time::sleep(service(send.ticket.index)).await;
                                 pacer.finish(&send, Operation::Read, Outcome::Ok);
                             }

@@ -72,10 +72,14 @@ pub struct Recorder {
     lag: Mutex<TaggedLatencies>,
     errors: Mutex<BTreeMap<String, u64>>,
     errors_by_op: [AtomicU64; 2],
+    /// Failed writes per second of completion: a fault's write unavailability.
+    failed_writes: Mutex<Vec<u64>>,
     completed: AtomicU64,
     failed: AtomicU64,
     warmup_requests: AtomicU64,
     sent: AtomicU64,
+    /// Measured sends that waited for a free in-flight slot (the generator's cap was reached).
+    held_at_cap: AtomicU64,
     /// Latest response completion, µs after the schedule's start.
     last_completion_us: AtomicU64,
 }
@@ -88,10 +92,12 @@ impl Recorder {
             lag: Mutex::default(),
             errors: Mutex::default(),
             errors_by_op: Default::default(),
+            failed_writes: Mutex::default(),
             completed: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             warmup_requests: AtomicU64::new(0),
             sent: AtomicU64::new(0),
+            held_at_cap: AtomicU64::new(0),
             last_completion_us: AtomicU64::new(0),
         }
     }
@@ -105,7 +111,8 @@ impl Recorder {
         intended < self.warmup
     }
 
-    /// Records a send leaving `lag` after its intended time.
+    /// Records a send leaving `lag` after its intended time, as far as the generator's own
+    /// timers and CPU made it late (a wait for an in-flight slot is not counted here).
     pub fn record_send(&self, intended: Duration, lag: Duration) {
         if self.is_warmup(intended) {
             return;
@@ -114,6 +121,15 @@ impl Recorder {
         let second = intended.saturating_sub(self.warmup).as_secs() as usize;
         if let Ok(mut h) = self.lag.lock() {
             h.record(second, u64::try_from(lag.as_micros()).unwrap_or(u64::MAX).min(MAX_MICROS));
+        }
+    }
+
+    /// Counts a measured send that left late because every in-flight slot was taken: the
+    /// target was holding that many requests. Its lateness is the target's (latency is still
+    /// charged from the intended time), not the generator's, so it stays out of the lag.
+    pub fn record_held_at_cap(&self, intended: Duration) {
+        if !self.is_warmup(intended) {
+            self.held_at_cap.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -136,6 +152,14 @@ impl Recorder {
             Outcome::Failed(kind) => {
                 self.failed.fetch_add(1, Ordering::Relaxed);
                 self.errors_by_op[op_index].fetch_add(1, Ordering::Relaxed);
+                if op_index == 1 {
+                    if let Ok(mut per_second) = self.failed_writes.lock() {
+                        if per_second.len() <= second {
+                            per_second.resize(second + 1, 0);
+                        }
+                        per_second[second] += 1;
+                    }
+                }
                 if let Ok(mut errors) = self.errors.lock() {
                     *errors.entry(format!("{}_{kind}", op.as_str())).or_default() += 1;
                 }
@@ -193,8 +217,10 @@ impl Recorder {
                 .unwrap_or_default(),
             errors: self.errors.lock().map(|e| e.clone()).unwrap_or_default(),
             errors_by_op: [self.errors_by_op[0].load(Ordering::Relaxed), self.errors_by_op[1].load(Ordering::Relaxed)],
+            failed_writes: self.failed_writes.lock().map(|f| f.clone()).unwrap_or_default(),
             warmup_requests: self.warmup_requests.load(Ordering::Relaxed),
             sent: self.sent.load(Ordering::Relaxed),
+            held_at_cap: self.held_at_cap.load(Ordering::Relaxed),
             measured_until: Duration::from_micros(self.last_completion_us.load(Ordering::Relaxed))
                 .saturating_sub(self.warmup),
         }
@@ -211,8 +237,12 @@ pub struct RecordedRun {
     pub errors: BTreeMap<String, u64>,
     /// Failed reads, failed writes.
     pub errors_by_op: [u64; 2],
+    /// Failed writes per second (of completion, measured part).
+    pub failed_writes: Vec<u64>,
     pub warmup_requests: u64,
     pub sent: u64,
+    /// Measured sends that waited for a free in-flight slot.
+    pub held_at_cap: u64,
     /// When the last measured response completed, from the measured part's start.
     pub measured_until: Duration,
 }

@@ -21,7 +21,7 @@ pub const GOOSE_REPORT_FILE: &str = "goose-report.html";
 fn intended_counts(schedule: &Schedule, scenario: &Scenario, warmup: Duration) -> (u64, u64) {
     let mix = crate::keys::OperationMix::new(&scenario.mix, scenario.seed);
     let (mut reads, mut writes) = (0, 0);
-    for k in 0..schedule.total() {
+    for k in schedule.indices() {
         if schedule.intended(k).is_some_and(|t| t >= warmup) {
             match mix.operation(k) {
                 crate::keys::Operation::Read => reads += 1,
@@ -60,12 +60,13 @@ pub fn self_check(
     limits: &GeneratorLimits,
     completed: u64,
     intended: u64,
+    unsent_at_cap: u64,
 ) -> Vec<String> {
     let mut reasons = Vec::new();
     let limit = limits.max_lag_p99.as_micros() as u64;
     if lag.p99 > limit {
         reasons.push(format!(
-            "sends left late: schedule lag p99 {:.1} ms > {:.1} ms allowed — the generator (users or CPU) could not keep the schedule",
+            "sends left late: schedule lag p99 {:.1} ms > {:.1} ms allowed — the generator's own timers or CPU could not keep the schedule",
             lag.p99 as f64 / 1000.0,
             limit as f64 / 1000.0
         ));
@@ -79,7 +80,9 @@ pub fn self_check(
             ));
         }
     }
-    if intended > 0 && (completed as f64) < intended as f64 * 0.98 && lag.count < intended * 98 / 100 {
+    // Sends still waiting for an in-flight slot when the run ended never left because the
+    // target held every slot: the target's doing, counted apart, not the generator stalling.
+    if intended > 0 && (completed as f64) < intended as f64 * 0.98 && lag.count + unsent_at_cap < intended * 98 / 100 {
         reasons.push(format!(
             "only {} of {intended} intended sends left (the run was stopped early, or the generator stalled)",
             lag.count
@@ -127,6 +130,11 @@ pub struct RunFacts<'a> {
     /// Wall time of the measured part (from its scheduled start to the last response).
     pub measured_wall: Duration,
     pub users: usize,
+    /// The in-flight cap and the most requests in flight at once.
+    pub max_in_flight: usize,
+    pub peak_in_flight: usize,
+    /// Sends still waiting for an in-flight slot when the run ended.
+    pub unsent_at_cap: u64,
     pub cpu: CpuUse,
     pub verification: Verification,
     pub goose_report: Option<String>,
@@ -183,7 +191,7 @@ pub fn build_summary(facts: &RunFacts<'_>, run: &RecordedRun) -> Summary {
     let wall = facts.measured_wall.as_secs_f64().max(0.001);
     let cpu_wall = facts.cpu.wall.as_secs_f64().max(0.001);
     let cpu_share = facts.cpu.sending.map(|c| c.as_secs_f64() / (cpu_wall * facts.cpu.threads.max(1) as f64));
-    let reasons = self_check(&lag, cpu_share, &scenario.generator, all.completed, all.intended);
+    let reasons = self_check(&lag, cpu_share, &scenario.generator, all.completed, all.intended, facts.unsent_at_cap);
     let cpu_seconds = facts.cpu.cpu.map_or(0.0, |c| c.as_secs_f64());
     let generator = GeneratorInfo {
         users: facts.users,
@@ -197,8 +205,13 @@ pub fn build_summary(facts: &RunFacts<'_>, run: &RecordedRun) -> Summary {
         cpu_share: cpu_share.map_or(0.0, |s| (s * 1000.0).round() / 1000.0),
         threads: facts.cpu.threads,
         cpu_source: if facts.cpu.cpu.is_some() { "threads".into() } else { "unavailable".into() },
+        max_in_flight: facts.max_in_flight,
+        peak_in_flight: facts.peak_in_flight,
+        held_at_cap: run.held_at_cap,
+        unsent_at_cap: facts.unsent_at_cap,
         overloaded: !reasons.is_empty(),
         reasons,
+        waived: Vec::new(),
     };
     let slo = slo_checks(&scenario.slo, &all, &facts.verification);
     let curve = facts.schedule.curve();
@@ -244,13 +257,21 @@ pub fn build_summary(facts: &RunFacts<'_>, run: &RecordedRun) -> Summary {
         verdict: None,
         recommendation: None,
         cloudwatch: None,
+        fleet: None,
+        seed_users: None,
+        worker: None,
+        workers: Vec::new(),
     }
 }
 
 /// Writes `summary.json` into `dir`.
+/// Writes `summary.json` whole or not at all (a temporary file renamed into place): it is the
+/// last file of a run, and what a merge step waiting on a shared volume looks for.
 pub fn write_summary(dir: &Path, summary: &Summary) -> std::io::Result<()> {
     let text = serde_json::to_string_pretty(summary).map_err(std::io::Error::other)?;
-    std::fs::write(dir.join(SUMMARY_FILE), text + "\n")
+    let partial = dir.join(format!(".{SUMMARY_FILE}.partial"));
+    std::fs::write(&partial, text + "\n")?;
+    std::fs::rename(&partial, dir.join(SUMMARY_FILE))
 }
 
 fn ms(us: u64) -> String {
@@ -289,6 +310,16 @@ pub fn terminal_text(s: &Summary, dir: &Path) -> String {
         s.generator.cpu_share * 100.0,
         s.generator.threads
     );
+    out += &format!("  in flight: at most {} at once (cap {})\n", s.generator.peak_in_flight, s.generator.max_in_flight);
+    if s.generator.held_at_cap > 0 {
+        out += &format!(
+            "  the target held {} requests (the cap): {} sends left late waiting for a slot, charged from their intended time\n",
+            s.generator.max_in_flight, s.generator.held_at_cap
+        );
+    }
+    if s.generator.unsent_at_cap > 0 {
+        out += &format!("  {} sends never left: the target still held every slot when the run ended\n", s.generator.unsent_at_cap);
+    }
     let v = &s.verification;
     out += &format!(
         "  writes read back: {} verified, {} lost, {} corrupted, {} unchecked\n",
@@ -306,8 +337,13 @@ pub fn terminal_text(s: &Summary, dir: &Path) -> String {
             c.limit
         );
     }
-    if s.trustworthy {
+    for w in &s.generator.waived {
+        out += &format!("  note: {w}\n");
+    }
+    if s.trustworthy && s.generator.waived.is_empty() {
         out += "  generator kept the schedule: results are trustworthy\n";
+    } else if s.trustworthy {
+        out += "  the run is judged: the late sends were the shared machine's, charged as latency\n";
     } else {
         out +=
             "  NOT TRUSTWORTHY: the generator could not keep its schedule; do not name a bottleneck from this run:\n";
@@ -319,19 +355,21 @@ pub fn terminal_text(s: &Summary, dir: &Path) -> String {
         out += &format!("  verdict ({} confidence): {}\n", v.confidence, v.sentence);
     }
     if let Some(r) = &s.recommendation {
-        if r.next_stage == r.current_stage {
-            out += &format!("  next: {} — {}\n", r.action, r.expected_gain);
-        } else {
+        if let Some(next_stage) = &r.next_stage {
             out += &format!(
                 "  next stage: {} → {} ({}): {}; expected: {}\n",
                 r.current_stage,
-                r.next_stage,
+                next_stage,
                 r.next_profile.as_deref().unwrap_or("-"),
                 r.action,
                 r.expected_gain
             );
+        } else {
+            out += &format!("  next: {} — {}\n", r.action, r.expected_gain);
         }
     }
+    out += &crate::capacity::terminal_lines(s);
+    out += &crate::distributed::terminal_lines(s);
     out += &format!("  report: {}\n", dir.join("index.html").display());
     out
 }

@@ -13,7 +13,7 @@ pub struct Reply {
     /// HTTP status, or `None` when no response arrived.
     pub status: Option<u16>,
     /// Why it failed, or `None` on success: `http_<code>`, `timeout`, `connect`,
-    /// `body`, `bad_json`, `request`.
+    /// `body`, `body_too_large`, `bad_json`, `request`.
     pub error: Option<String>,
     /// The new item's id (writes) or the item (reads), when it succeeded.
     pub body: ReplyBody,
@@ -53,11 +53,18 @@ pub enum ApiUrlError {
     Scheme(String),
 }
 
+/// Largest response body the generator reads by default (`generator.max_response_bytes`):
+/// an answer is read whole into memory, so without a cap a misbehaving target could make
+/// memory grow with users × body size. Past it the request fails as `body_too_large`.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+
 /// The content API's URLs under one base, parsed once. Parsing a URL string per request
 /// (scheme, host with its IDNA pass, path) cost a few percent of the generator's CPU.
 #[derive(Debug, Clone)]
 pub struct ApiUrls {
     content: reqwest::Url,
+    /// Largest response body read (see [`DEFAULT_MAX_RESPONSE_BYTES`]).
+    pub(crate) max_response_bytes: usize,
     /// Where the paced sends connect, and what their `Host` header says.
     pub(crate) origin: Origin,
     /// `/…/api/v1/content` as a request target (origin-form).
@@ -107,7 +114,18 @@ impl ApiUrls {
         // A bracketed IPv6 literal connects without its brackets.
         let connect_host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
         let content_path = http::Uri::try_from(content.path()).map_err(|_| ApiUrlError::NotABase)?;
-        Ok(Self { origin: Origin { host: connect_host, port, host_header }, content_path, content })
+        Ok(Self {
+            origin: Origin { host: connect_host, port, host_header },
+            content_path,
+            content,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+        })
+    }
+
+    /// The same URLs, reading response bodies of at most `bytes`.
+    pub fn with_max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
+        self
     }
 
     /// Plain HTTP: the paced sends use their own lean connections (`http1.rs`); over HTTPS
@@ -151,17 +169,31 @@ pub(crate) fn failed(status: Option<u16>, kind: String) -> Reply {
     Reply { status, error: Some(kind), body: ReplyBody::None }
 }
 
-/// Sends `request` and reads the whole body; a transport failure is already a `Reply`.
-async fn exchange(request: reqwest::RequestBuilder) -> Result<(u16, bytes::Bytes), Reply> {
-    let response = request.send().await.map_err(|e| failed(None, transport_error(&e)))?;
+/// The error kind of an answer whose body is over the cap.
+pub const BODY_TOO_LARGE: &str = "body_too_large";
+
+/// Sends `request` and reads the whole body, at most `max` bytes of it (past that the request
+/// fails as [`BODY_TOO_LARGE`] and the rest is never read); a transport failure is already a
+/// `Reply`.
+async fn exchange(request: reqwest::RequestBuilder, max: usize) -> Result<(u16, bytes::Bytes), Reply> {
+    let mut response = request.send().await.map_err(|e| failed(None, transport_error(&e)))?;
     let status = response.status().as_u16();
-    let bytes = response.bytes().await.map_err(|e| failed(Some(status), transport_error(&e)))?;
-    Ok((status, bytes))
+    if response.content_length().is_some_and(|n| n > max as u64) {
+        return Err(failed(Some(status), BODY_TOO_LARGE.into()));
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| failed(Some(status), transport_error(&e)))? {
+        if body.len() + chunk.len() > max {
+            return Err(failed(Some(status), BODY_TOO_LARGE.into()));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((status, body.freeze()))
 }
 
 /// `POST /api/v1/content`; success is `202` with a `content_id`.
 pub async fn write(client: &reqwest::Client, api: &ApiUrls, body: &WriteBody) -> Reply {
-    match exchange(client.post(api.content()).json(body)).await {
+    match exchange(client.post(api.content()).json(body), api.max_response_bytes).await {
         Ok((status, bytes)) => written(status, &bytes),
         Err(reply) => reply,
     }
@@ -169,7 +201,7 @@ pub async fn write(client: &reqwest::Client, api: &ApiUrls, body: &WriteBody) ->
 
 /// `GET /api/v1/content/{id}`; success is `200`. With `parse`, the body is decoded.
 pub async fn read(client: &reqwest::Client, api: &ApiUrls, id: &str, parse: bool) -> Reply {
-    match exchange(client.get(api.item(id))).await {
+    match exchange(client.get(api.item(id)), api.max_response_bytes).await {
         Ok((status, bytes)) => item_read(status, &bytes, parse),
         Err(reply) => reply,
     }

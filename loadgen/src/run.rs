@@ -15,7 +15,8 @@ use crate::recorder::Recorder;
 use crate::report::{self, CpuUse, RunFacts};
 use crate::requests::{self, ApiUrls, ReplyBody};
 use crate::scenario::Scenario;
-use crate::schedule::{users_for, Schedule};
+use crate::distributed::Distributed;
+use crate::schedule::{users_for, Schedule, Share};
 use crate::summary::Summary;
 use crate::target::{RunningTarget, TargetChoice, TargetError};
 use crate::verify::Verifier;
@@ -59,6 +60,34 @@ pub enum RunError {
     Report { path: PathBuf, source: std::io::Error },
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+    #[error("run id taken: {path} already exists (an explicit --run-id never overwrites a report; pick another or remove it)")]
+    RunIdTaken { path: PathBuf },
+    #[error(transparent)]
+    Distributed(#[from] crate::distributed::DistributedError),
+    #[error("scenario {scenario}: [[faults]] need a stage the launcher brings up (--profile NAME, not --embedded or --target): there is no server of ours to {action} on a {kind} target")]
+    FaultsNeedStage { scenario: String, action: String, kind: String },
+}
+
+impl RunError {
+    /// Whether the caller asked for something impossible (exit code 2), rather than the
+    /// target or the machine failing.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            Self::Target(t) => t.is_bad_input(),
+            Self::RunIdTaken { .. } | Self::Distributed(_) | Self::FaultsNeedStage { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// What the run reads off a stage the launcher brought up, once, before the load.
+struct LaunchedView {
+    profile: service::config::Profile,
+    boxes: Vec<crate::topology::BoxInfo>,
+    haproxy_stats: Option<String>,
+    autoscaling: Option<service::config::AutoscalingConfig>,
+    /// Each API instance's own URL, for its `/metrics`.
+    instance_urls: Vec<String>,
 }
 
 /// Seed offset that keeps preload payloads apart from the run's writes.
@@ -69,6 +98,28 @@ pub fn default_run_id(scenario: &str) -> String {
     format!("{}-{scenario}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"))
 }
 
+/// Tries of one preload write answered "not now" (503, or no connection) before it counts as
+/// failed.
+const PRELOAD_TRIES: u32 = 5;
+
+/// One preload write, tried again after a 503 or a refused connection (a stage just brought
+/// up may still be taking its instances into the load balancer, or shedding while its
+/// workers start), with a doubling pause from 200 ms.
+async fn preload_write(client: &reqwest::Client, api: &ApiUrls, body: &crate::keys::WriteBody) -> requests::Reply {
+    let mut pause = Duration::from_millis(200);
+    let mut tries = 1;
+    loop {
+        let reply = requests::write(client, api, body).await;
+        let transient = matches!(reply.status, Some(503)) || reply.error.as_deref() == Some("connect");
+        if !transient || tries >= PRELOAD_TRIES {
+            return reply;
+        }
+        tokio::time::sleep(pause).await;
+        pause *= 2;
+        tries += 1;
+    }
+}
+
 /// Writes the corpus of `scenario.keys.preload` items; returns their ids in rank order.
 pub async fn preload(client: &reqwest::Client, api: &ApiUrls, scenario: &Scenario) -> Result<Vec<String>, TargetError> {
     let seed = scenario.seed ^ PRELOAD_SEED;
@@ -76,7 +127,7 @@ pub async fn preload(client: &reqwest::Client, api: &ApiUrls, scenario: &Scenari
     let replies: Vec<(u64, requests::Reply)> = futures::stream::iter(0..count)
         .map(|i| {
             let body = write_body(seed, i, &scenario.payload, scenario.keys.users);
-            async move { (i, requests::write(client, api, &body).await) }
+            async move { (i, preload_write(client, api, &body).await) }
         })
         .buffer_unordered(16)
         .collect()
@@ -104,11 +155,47 @@ pub fn http_client() -> Result<reqwest::Client, RunError> {
     reqwest::Client::builder().timeout(Duration::from_secs(30)).build().map_err(|e| RunError::Client(e.to_string()))
 }
 
+/// The stage's fleet (rate per core) and the users of the seed's model it holds, from the
+/// run's timeline and verdict.
+fn add_capacity(summary: &mut Summary, timeline: &crate::profiler::Timeline, curve: &crate::shape::RateCurve, profile: Option<&service::config::Profile>) {
+    let scaled = profile.and_then(|p| p.topology.autoscaling.as_ref().map(|_| if p.topology.split_read_write { "app-read" } else { "app" }));
+    let cores = crate::topology::budget::machine_cores();
+    summary.fleet = crate::capacity::fleet(timeline, summary.operations.all.achieved_rate, scaled, cores);
+    let peak_achieved = summary.series.iter().map(|s| s.completed as f64).fold(0.0, f64::max);
+    let peak_to_average = if curve.mean() > 0.0 { curve.peak() / curve.mean() } else { 1.0 };
+    summary.seed_users = Some(crate::capacity::seed_users(summary.verdict.as_ref(), curve.peak(), peak_achieved, peak_to_average));
+}
+
+/// The rate curve a run of `scenario` sends: its warm-up at the curve's mean rate, then the
+/// measured part (every worker of a distributed run builds the same one).
+pub fn schedule_curve(scenario: &Scenario) -> crate::shape::RateCurve {
+    let measured = scenario.load.curve(scenario.duration);
+    measured.after_warmup(scenario.warmup.as_secs_f64(), measured.mean())
+}
+
 /// Carries out a run and writes its report directory.
 pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
+    run_with(options, None).await
+}
+
+/// Carries out one worker's share of a distributed run (see [`crate::distributed`]).
+pub async fn run_distributed(options: RunOptions, distributed: &Distributed) -> Result<RunReport, RunError> {
+    run_with(options, Some(distributed)).await
+}
+
+async fn run_with(options: RunOptions, distributed: Option<&Distributed>) -> Result<RunReport, RunError> {
+    // Before a stage is launched for nothing: an explicit run id that is taken is refused.
+    if let Some(id) = &options.run_id {
+        let path = options.reports_dir.join(id);
+        if std::fs::symlink_metadata(&path).is_ok() {
+            return Err(RunError::RunIdTaken { path });
+        }
+    }
+    // Faults are done to a launched stage: refused before anything is started for nothing.
+    crate::faults::inject::check_target(&options.scenario, &options.target)?;
     let client = http_client()?;
     let target = RunningTarget::start(&options.target, &client).await?;
-    let result = run_on(&options, &target).await;
+    let result = run_on_with(&options, &target, distributed).await;
     target.stop().await;
     result
 }
@@ -116,14 +203,36 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
 /// Carries out a run against a target that is already up (`options.target` says what it
 /// is) and leaves it running: the gate reads the service's counters around it.
 pub async fn run_on(options: &RunOptions, target: &RunningTarget) -> Result<RunReport, RunError> {
-    let scenario = &options.scenario;
-    let run_id = options.run_id.clone().unwrap_or_else(|| default_run_id(&scenario.name));
-    let dir = options.reports_dir.join(&run_id);
-    let report_error = |source| RunError::Report { path: dir.clone(), source };
-    std::fs::create_dir_all(&dir).map_err(report_error)?;
+    run_on_with(options, target, None).await
+}
+
+async fn run_on_with(options: &RunOptions, target: &RunningTarget, distributed: Option<&Distributed>) -> Result<RunReport, RunError> {
+    let (run_id, dir) = claim_report_dir(options)?;
     let client = http_client()?;
-    let summary = drive(options, &run_id, &dir, &client, target).await?;
+    let summary = drive(options, &run_id, &dir, &client, target, distributed).await?;
     Ok(RunReport { summary, dir })
+}
+
+/// Creates the run's report directory, new: an explicit run id that exists is refused (its
+/// report is never overwritten); a default one taken by a run in the same second gets a
+/// `-2`, `-3`, … suffix.
+fn claim_report_dir(options: &RunOptions) -> Result<(String, PathBuf), RunError> {
+    let report_error = |path: &std::path::Path, source| RunError::Report { path: path.to_owned(), source };
+    std::fs::create_dir_all(&options.reports_dir).map_err(|e| report_error(&options.reports_dir, e))?;
+    let base = options.run_id.clone().unwrap_or_else(|| default_run_id(&options.scenario.name));
+    for n in 1..=100 {
+        let run_id = if n == 1 { base.clone() } else { format!("{base}-{n}") };
+        let dir = options.reports_dir.join(&run_id);
+        // mkdir, not mkdir -p: it fails on anything already there, a symlink included.
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok((run_id, dir)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && options.run_id.is_none() => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(RunError::RunIdTaken { path: dir }),
+            Err(e) => return Err(report_error(&dir, e)),
+        }
+    }
+    let path = options.reports_dir.join(&base);
+    Err(report_error(&path, std::io::Error::other("a hundred runs of this id in one second")))
 }
 
 async fn drive(
@@ -132,19 +241,33 @@ async fn drive(
     dir: &std::path::Path,
     client: &reqwest::Client,
     target: &RunningTarget,
+    distributed: Option<&Distributed>,
 ) -> Result<Summary, RunError> {
     let scenario = &options.scenario;
     let base_url = target.base_url.clone();
     let api = ApiUrls::new(&base_url)
-        .map_err(|reason| TargetError::BadUrl { url: base_url.clone(), reason })?;
-    let corpus = preload(client, &api, scenario).await?;
+        .map_err(|reason| TargetError::BadUrl { url: base_url.clone(), reason })?
+        .with_max_response_bytes(scenario.generator.max_response_bytes);
+    let share = distributed.map_or(Share::WHOLE, |d| d.share);
+    let shared_corpus = distributed.and_then(|d| d.corpus.as_deref().map(|path| (d, path)));
+    let corpus = match (shared_corpus, target.kept_corpus(scenario.seed, scenario.keys.preload)) {
+        (Some((d, path)), _) => crate::distributed::corpus::obtain(d, path, scenario, client, &api, &base_url).await?,
+        (None, Some(ids)) => ids,
+        (None, None) => {
+            let ids = preload(client, &api, scenario).await?;
+            target.keep(scenario.seed, scenario.keys.preload, &ids);
+            ids
+        }
+    };
 
     let measured = scenario.load.curve(scenario.duration);
-    let curve = measured.after_warmup(scenario.warmup.as_secs_f64(), measured.mean());
-    let schedule = Arc::new(Schedule::new(curve));
+    let schedule = Arc::new(Schedule::for_share(schedule_curve(scenario), share));
     let users = options.users.unwrap_or_else(|| {
-        users_for(schedule.curve().peak(), scenario.generator.expected_latency, scenario.generator.max_users)
+        users_for(schedule.curve().peak() / share.count as f64, scenario.generator.max_users)
     });
+    if scenario.generator.expected_latency.is_some() {
+        eprintln!("note: generator.expected_latency is ignored: requests in flight grow on demand up to generator.max_in_flight ({})", scenario.generator.max_in_flight);
+    }
     let recorder = Arc::new(Recorder::new(scenario.warmup));
     let verifier =
         Arc::new(Verifier::new(scenario.verify.clone(), scenario.seed, scenario.payload.clone(), scenario.keys.users));
@@ -165,6 +288,9 @@ async fn drive(
         pacer: pacer.clone(),
         connections: Default::default(),
         goose_metrics: options.goose_report,
+        in_flight: attack::InFlight::new(scenario.generator.max_in_flight),
+        finished: Default::default(),
+        extra_cpu_per_send: scenario.generator.extra_cpu_per_send,
     });
 
     let stop = CancellationToken::new();
@@ -172,22 +298,33 @@ async fn drive(
     let progress = tokio::spawn(crate::progress::show(pacer.clone(), options.progress, stop.clone()));
 
     let profile_path = options.target.profile_path();
-    let profile_text = profile_path.as_ref().and_then(|p| std::fs::read_to_string(p).ok());
+    // Reports quote the profile (profile.toml, index.html): never with its passwords.
+    let profile_text = profile_path.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).map(|t| crate::redact::secrets(&t));
     // A launched stage's servers are its own, so the profiler reads the URLs it filled in.
     let launched_view = match &target.deployment {
         Some(d) => {
             let d = d.lock().await;
             let lb = d.haproxy().map(|lb| format!("http://127.0.0.1:{}/stats;csv", lb.stats_port));
-            Some((d.effective_profile(), d.boxes(), lb, d.profile.topology.autoscaling.clone()))
+            Some(LaunchedView {
+                profile: d.effective_profile(),
+                boxes: d.boxes(),
+                haproxy_stats: lb,
+                autoscaling: d.profile.topology.autoscaling.clone(),
+                instance_urls: d.app_urls(),
+            })
         }
         None => None,
     };
     let profile = match &launched_view {
-        Some((p, ..)) => Some(p.clone()),
+        Some(v) => Some(v.profile.clone()),
         None => profile_path.as_ref().and_then(|p| service::config::Profile::load(p).ok()),
     };
     let bound = (scenario.warmup + scenario.duration).as_secs() + 30;
-    let launched = launched_view.as_ref().map(|(_, boxes, ..)| boxes.clone());
+    let start_at = distributed.and_then(|d| d.start_at);
+    if let Some(at) = start_at {
+        crate::distributed::start::sleep_until_lead(at).await;
+    }
+    let launched = launched_view.as_ref().map(|v| v.boxes.clone());
     let profiler = if options.profile {
         let session = crate::profiler::session::ProfilerSession::start(
             client.clone(),
@@ -195,7 +332,10 @@ async fn drive(
             target.kind == "embedded",
             profile.as_ref(),
             launched.as_deref(),
-            launched_view.as_ref().and_then(|(_, _, lb, _)| lb.clone()),
+            crate::profiler::session::StageEndpoints {
+                haproxy_stats_url: launched_view.as_ref().and_then(|v| v.haproxy_stats.clone()),
+                instance_urls: launched_view.as_ref().map(|v| v.instance_urls.clone()).unwrap_or_default(),
+            },
             bound,
         );
         Some(session.await)
@@ -206,16 +346,26 @@ async fn drive(
     let goose_report = options.goose_report.then(|| dir.join(report::GOOSE_REPORT_FILE));
     let settings =
         AttackSettings { users, send_threads: scenario.generator.send_threads, goose_report: goose_report.clone() };
+    let start_plan = start_at.map(crate::distributed::start::plan);
+    if let Some(plan) = &start_plan {
+        pacer.start_at(plan.zero);
+    }
     let cpu_before = crate::cpu::generator_cpu_besides_sending();
     let attack_started = tokio::time::Instant::now();
-    let autoscaler = match (&target.deployment, launched_view.as_ref().and_then(|(.., a)| a.clone())) {
+    let autoscaler = match (&target.deployment, launched_view.as_ref().and_then(|v| v.autoscaling.clone())) {
         (Some(d), Some(policy)) => Some(crate::autoscale::start(d.clone(), &policy, Duration::from_secs(bound))),
         _ => None,
     };
-    let attacked = attack::run(context, &settings).await;
+    let chaos = crate::faults::inject::start_for_run(scenario, target, &pacer, client, &base_url, bound)?;
+    let context_in_flight_cap = context.in_flight.cap;
+    let attacked = attack::run(context.clone(), &settings).await;
     let fleet = match autoscaler {
         Some(a) => Some(a.finish().await),
         None => None,
+    };
+    let mut faults = match chaos {
+        Some(c) => c.finish().await,
+        None => Vec::new(),
     };
     let cpu_after = crate::cpu::generator_cpu_besides_sending();
     let finished = tokio::time::Instant::now();
@@ -223,6 +373,10 @@ async fn drive(
     let _ = progress.await;
     let _ = verifying.await;
     let attacked = attacked?;
+    let clock = match distributed {
+        Some(_) => crate::distributed::clock::measure(client, &base_url).await,
+        None => None,
+    };
     if options.goose_report {
         eprintln!("{}", attacked.goose_metrics);
     }
@@ -247,10 +401,13 @@ async fn drive(
         schedule: &schedule,
         profile: target.profile.clone(),
         target_kind: target.kind.to_owned(),
-        target_url: base_url,
+        target_url: crate::redact::secrets(&base_url),
         started_at,
         measured_wall,
         users,
+        max_in_flight: context_in_flight_cap,
+        peak_in_flight: context.in_flight.peak(),
+        unsent_at_cap: context.in_flight.waiting.load(std::sync::atomic::Ordering::Relaxed),
         cpu,
         verification: verifier.results(),
         goose_report: goose_report.as_ref().map(|_| report::GOOSE_REPORT_FILE.to_owned()),
@@ -260,11 +417,16 @@ async fn drive(
     let timeline = match profiler {
         Some(profiler) => {
             let stage = profiler.stage.clone();
-            let timeline = profiler.finish(measured_start).await;
+            let mut timeline = profiler.finish(measured_start).await;
+            crate::faults::figures::attach(&mut faults, &recorded, &mut timeline);
             crate::profiler::session::conclude(&mut summary, &timeline, &stage);
             timeline
         }
-        None => crate::profiler::Timeline::default(),
+        None => {
+            let mut timeline = crate::profiler::Timeline::default();
+            crate::faults::figures::attach(&mut faults, &recorded, &mut timeline);
+            timeline
+        }
     };
     let mut timeline = timeline;
     if let Some(fleet) = &fleet {
@@ -272,8 +434,15 @@ async fn drive(
         let text = serde_json::to_string_pretty(&fleet.history).map_err(std::io::Error::other).map_err(report_error)?;
         std::fs::write(dir.join(crate::autoscale::FLEET_FILE), text).map_err(report_error)?;
     }
+    if options.profile {
+        add_capacity(&mut summary, &timeline, &measured, profile.as_ref());
+    }
+    if let Some(d) = distributed {
+        crate::distributed::merged::record_worker(&mut summary, d, start_plan.as_ref(), started_at, scenario, clock);
+    }
     crate::profiler::session::write_timeline(dir, &timeline).map_err(report_error)?;
-    std::fs::write(dir.join(crate::html::SCENARIO_FILE), &scenario.source_text).map_err(report_error)?;
+    let scenario_text = crate::redact::secrets(&scenario.source_text);
+    std::fs::write(dir.join(crate::html::SCENARIO_FILE), &scenario_text).map_err(report_error)?;
     if let Some(text) = &profile_text {
         std::fs::write(dir.join(crate::html::PROFILE_FILE), text).map_err(report_error)?;
     }
@@ -284,16 +453,18 @@ async fn drive(
         summary.verdict.as_ref(),
         summary.recommendation.as_ref(),
         profile_text.as_deref(),
-        Some(&scenario.source_text),
+        Some(&scenario_text),
     ) {
         // The data files are written; `loadgen report <dir>` can rebuild the page later.
         tracing::warn!(error = %e, "the HTML report could not be written");
     }
-    report::write_summary(dir, &summary).map_err(report_error)?;
     let mut log = std::fs::File::create(dir.join(report::INTERVAL_LOG_FILE)).map_err(report_error)?;
     let system_start = std::time::SystemTime::from(started_at);
     recorded
         .write_interval_log(&mut log, system_start, &format!("loadgen run {run_id} scenario {}", scenario.name))
         .map_err(report_error)?;
+    // Last: a merge step on a shared volume takes summary.json as "this run is complete".
+    report::write_summary(dir, &summary).map_err(report_error)?;
     Ok(summary)
 }
+

@@ -53,6 +53,15 @@ pub struct Scenario {
     pub verify: Verify,
     #[serde(default)]
     pub generator: GeneratorLimits,
+    /// Users of the seed's model the scenario replays (10 million users ↔ 40,400 req/s on
+    /// average, 1 KB writes, 100:1): with a `peak-us` curve it sets `load.peak_rate` to their
+    /// average rate × `load.peak_to_average`, so the run's size is stated in users.
+    #[serde(default)]
+    pub seed_users: Option<u64>,
+    /// Faults done to a launched stage while the load runs (chaos under load, see
+    /// [`crate::faults`]).
+    #[serde(default)]
+    pub faults: Vec<crate::faults::FaultSpec>,
     /// The TOML the scenario was parsed from (saved with each run's report).
     #[serde(skip)]
     pub source_text: String,
@@ -173,12 +182,24 @@ impl Default for Verify {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct GeneratorLimits {
-    /// Latency assumed when sizing users by Little's law (users = peak rate × this × 2).
-    #[serde(with = "humantime_serde", default = "default_expected_latency")]
-    pub expected_latency: Duration,
-    /// Most Goose users to start.
+    /// Accepted for older scenario files and ignored: users no longer wait on the target, so
+    /// the latency expected of it sizes nothing (requests in flight grow on demand up to
+    /// `max_in_flight`). A run that reads one says so on stderr.
+    #[serde(with = "humantime_serde", default)]
+    pub expected_latency: Option<Duration>,
+    /// Most Goose users to start. Users only dispatch sends (each waits for one ticket's time
+    /// at once), so a few carry any rate: one per 2,000 req/s of the peak, at least two.
     #[serde(default = "default_max_users")]
     pub max_users: usize,
+    /// Most requests in flight at once (k6's `maxVUs`, counted in requests). A target that
+    /// holds this many makes later sends wait for a slot: they are counted apart
+    /// (`held_at_cap`), charged from their intended time, and the run is still judged.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+    /// Test knob: CPU burnt on the sending thread before each send, to make the generator
+    /// itself the limit on purpose. Off by default.
+    #[serde(with = "humantime_serde", default)]
+    pub extra_cpu_per_send: Option<Duration>,
     /// Largest acceptable p99 of schedule lag (send time − intended time).
     #[serde(with = "humantime_serde", default = "default_max_lag")]
     pub max_lag_p99: Duration,
@@ -190,13 +211,17 @@ pub struct GeneratorLimits {
     /// the users over that many threads, for a rate one core cannot send.
     #[serde(default = "default_send_threads")]
     pub send_threads: usize,
+    /// Largest response body read; a larger answer fails as `body_too_large` (its rest is
+    /// never read, so memory stays bounded whatever the target sends).
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: usize,
 }
 
-fn default_expected_latency() -> Duration {
-    Duration::from_millis(50)
-}
 fn default_max_users() -> usize {
     1024
+}
+fn default_max_in_flight() -> usize {
+    10_000
 }
 fn default_max_lag() -> Duration {
     Duration::from_millis(20)
@@ -207,15 +232,21 @@ fn default_max_cpu() -> f64 {
 fn default_send_threads() -> usize {
     1
 }
+fn default_max_response_bytes() -> usize {
+    crate::requests::DEFAULT_MAX_RESPONSE_BYTES
+}
 
 impl Default for GeneratorLimits {
     fn default() -> Self {
         Self {
-            expected_latency: default_expected_latency(),
+            expected_latency: None,
             max_users: default_max_users(),
+            max_in_flight: default_max_in_flight(),
+            extra_cpu_per_send: None,
             max_lag_p99: default_max_lag(),
             max_cpu_share: default_max_cpu(),
             send_threads: default_send_threads(),
+            max_response_bytes: default_max_response_bytes(),
         }
     }
 }
@@ -230,16 +261,17 @@ impl Scenario {
 
     /// Parses scenario text; `path` is only used in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ScenarioError> {
-        let mut scenario: Scenario = toml::from_str(text).map_err(|e| ScenarioError::Parse {
-            path: path.to_owned(),
-            message: e.to_string().trim().replace('\n', " "),
-        })?;
+        let parse_error = |e: toml::de::Error| ScenarioError::Parse { path: path.to_owned(), message: e.to_string().trim().replace('\n', " ") };
+        let mut table: toml::Table = toml::from_str(text).map_err(parse_error)?;
+        size_from_seed_users(&mut table).map_err(|(field, reason)| ScenarioError::Invalid { path: path.to_owned(), field: field.into(), reason })?;
+        let mut scenario: Scenario = table.try_into().map_err(parse_error)?;
         scenario.source_text = text.to_owned();
         scenario.validate().map_err(|(field, reason)| ScenarioError::Invalid {
             path: path.to_owned(),
             field: field.to_owned(),
             reason,
         })?;
+        crate::faults::validate(&scenario.faults, scenario.duration).map_err(|(field, reason)| ScenarioError::Invalid { path: path.to_owned(), field, reason })?;
         Ok(scenario)
     }
 
@@ -288,6 +320,9 @@ impl Scenario {
                 return Err(("slo.max_error_rate", format!("must be within 0..=1, got {rate}")));
             }
         }
+        if !(1..=1_000_000).contains(&self.generator.max_in_flight) {
+            return Err(("generator.max_in_flight", "must be within 1..=1000000".into()));
+        }
         if self.generator.max_users == 0 {
             return Err(("generator.max_users", "must be at least 1".into()));
         }
@@ -296,6 +331,9 @@ impl Scenario {
         }
         if !(1..=256).contains(&self.generator.send_threads) {
             return Err(("generator.send_threads", "must be within 1..=256".into()));
+        }
+        if self.generator.max_response_bytes < 1024 {
+            return Err(("generator.max_response_bytes", "must be at least 1024".into()));
         }
         self.load.validate(self.duration)?;
         let sends = self.load.curve(self.duration).total();
@@ -318,6 +356,28 @@ impl Scenario {
         }
         self
     }
+}
+
+/// With `seed_users`, fills in a `peak-us` curve's `peak_rate` from the seed's model (see
+/// [`Scenario::seed_users`]); a scenario that also gives `peak_rate`, or another curve, is an
+/// error naming the field.
+fn size_from_seed_users(table: &mut toml::Table) -> Result<(), (&'static str, String)> {
+    let Some(users) = table.get("seed_users") else { return Ok(()) };
+    let users = users.as_integer().filter(|u| *u >= 1).ok_or(("seed_users", "must be a whole number of users >= 1".to_owned()))?;
+    let load = table.get_mut("load").and_then(toml::Value::as_table_mut).ok_or(("seed_users", "needs a [load] section with curve = \"peak-us\"".to_owned()))?;
+    if load.get("curve").and_then(toml::Value::as_str) != Some("peak-us") {
+        return Err(("seed_users", "sizes a curve = \"peak-us\" load only; give the other curves' rates directly".into()));
+    }
+    if load.contains_key("peak_rate") {
+        return Err(("load.peak_rate", "give either seed_users or load.peak_rate, not both".into()));
+    }
+    let ratio = match load.get("peak_to_average") {
+        Some(v) => v.as_float().or_else(|| v.as_integer().map(|i| i as f64)).ok_or(("load.peak_to_average", "must be a number".to_owned()))?,
+        None => crate::shape::LoadShape::default_peak_to_average(),
+    };
+    let peak = crate::capacity::peak_rate_of(users as f64, ratio);
+    load.insert("peak_rate".into(), toml::Value::Float(peak));
+    Ok(())
 }
 
 /// Names of the scenarios in `dir` (file stems of `*.toml`), sorted.

@@ -47,6 +47,13 @@ fn default_peak_to_average() -> f64 {
     2.0
 }
 
+impl LoadShape {
+    /// `peak_to_average` of a `peak-us` curve that does not give one.
+    pub fn default_peak_to_average() -> f64 {
+        default_peak_to_average()
+    }
+}
+
 /// The day profile of `peak-us`: (hour of the day, Eastern time; share of the peak).
 pub const US_DAY_PROFILE: &[(f64, f64)] = &[
     (0.0, 0.0),

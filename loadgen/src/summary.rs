@@ -54,6 +54,21 @@ pub struct Summary {
     /// what was missing, and why nothing was, when so. Details in `cloudwatch.json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloudwatch: Option<crate::cloudwatch::pull::CloudWatchInfo>,
+    /// The stage's service boxes: mean cores, box-seconds and the rate per core of fleet
+    /// (absent when the run was not profiled or the target's boxes are unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<crate::capacity::FleetFigures>,
+    /// Users of the seed's model (10 million ↔ 40,400 req/s on average) the scenario replays
+    /// and the stage holds (absent when the run was not profiled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed_users: Option<crate::capacity::SeedUsers>,
+    /// This process's part of a distributed run (`--worker I/N`): its share, start and clock
+    /// offset against the target (absent for a single-process run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<crate::distributed::WorkerInfo>,
+    /// A merged run's workers, one entry each, by index (empty unless merged from workers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workers: Vec<crate::distributed::WorkerInfo>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
@@ -185,10 +200,27 @@ pub struct GeneratorInfo {
     /// How the CPU was measured: `threads` (the generator's own threads, the embedded
     /// service's left out) or `unavailable` (no `/proc`; CPU figures are then 0).
     pub cpu_source: String,
+    /// Most requests the generator would have in flight at once (`generator.max_in_flight`).
+    #[serde(default)]
+    pub max_in_flight: usize,
+    /// Most requests that were in flight at once: what the target held.
+    #[serde(default)]
+    pub peak_in_flight: usize,
+    /// Measured sends that waited for an in-flight slot because the target held
+    /// `max_in_flight` requests; charged from their intended time, not counted as lag.
+    #[serde(default)]
+    pub held_at_cap: u64,
+    /// Of those, the sends still waiting for a slot when the run ended: they never left.
+    #[serde(default)]
+    pub unsent_at_cap: u64,
     /// True when the generator was itself the limit.
     pub overloaded: bool,
     /// Plain-language reasons for `overloaded`.
     pub reasons: Vec<String>,
+    /// Self-check findings the verdict explained by the target (sends late while the embedded
+    /// service saturated the machine both share): the run is judged, and says so.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waived: Vec<String>,
 }
 
 /// Read-back of a sample of acknowledged writes.

@@ -15,19 +15,15 @@ pub fn up_command(args: &UpArgs) -> Exit {
             return Exit::Failure;
         }
     };
-    let temp = match &args.run_dir {
-        Some(_) => None,
-        None => match tempfile::Builder::new().prefix("loadgen-up-").tempdir() {
-            Ok(t) => Some(t),
-            Err(e) => {
-                eprintln!("loadgen up: cannot create a run directory: {e}");
-                return Exit::Failure;
-            }
-        },
-    };
-    let run_dir = args.run_dir.clone().unwrap_or_else(|| temp.as_ref().map(|t| t.path().to_owned()).unwrap_or_default());
     let exit = runtime.block_on(async {
-        let options = match TopologyOptions::new(&run_dir) {
+        let mut stop = StopSignals::new();
+        // `--run-dir` is created fresh and kept (a path that exists is refused); without it
+        // the launcher makes a private temporary one and removes it at teardown.
+        let options = match &args.run_dir {
+            Some(dir) => TopologyOptions::new(dir),
+            None => TopologyOptions::temporary(),
+        };
+        let options = match options {
             Ok(o) => o,
             Err(e) => return report_error(&e),
         };
@@ -39,7 +35,7 @@ pub fn up_command(args: &UpArgs) -> Exit {
                 return Exit::BadInput;
             }
         };
-        eprintln!("bringing up {} in {} …", profile.name, run_dir.display());
+        eprintln!("bringing up {} …", profile.name);
         // Ctrl-C while servers are starting drops the half-built deployment: its teardown
         // stops whatever had started.
         let mut deployment = tokio::select! {
@@ -47,39 +43,43 @@ pub fn up_command(args: &UpArgs) -> Exit {
                 Ok(d) => d,
                 Err(e) => return report_error(&e),
             },
-            _ = stop_requested() => {
+            () = stop.recv() => {
                 eprintln!("interrupted during bring-up; stopped what had started");
                 return Exit::Failure;
             }
         };
         print_deployment(&deployment);
         println!("press Ctrl-C to tear the stage down");
-        stop_requested().await;
+        stop.recv().await;
         eprintln!("tearing down …");
         let started = std::time::Instant::now();
         let _ = tokio::task::spawn_blocking(move || deployment.down()).await;
         eprintln!("stopped in {:.1} s", started.elapsed().as_secs_f64());
         Exit::Ok
     });
-    if args.run_dir.is_some() {
-        eprintln!("logs kept in {}", run_dir.join("logs").display());
+    if let Some(dir) = &args.run_dir {
+        // Not for bad input: a refused --run-dir is someone else's directory, not our logs.
+        if exit != Exit::BadInput {
+            eprintln!("logs kept in {}", dir.join("logs").display());
+        }
     }
-    drop(temp);
     exit
 }
 
 fn report_error(e: &TopologyError) -> Exit {
-    eprintln!("loadgen up: {e}");
+    eprintln!("loadgen up: {}", crate::redact::secrets(&e.to_string()));
     match e {
-        TopologyError::Profile(_) | TopologyError::Unsupported { .. } => Exit::BadInput,
+        TopologyError::Profile(_) | TopologyError::Unsupported { .. } | TopologyError::RunDirExists { .. } => Exit::BadInput,
         _ => Exit::TargetUnreachable,
     }
 }
 
-/// Prints the base URL and one line per box.
+/// Prints the base URL, the run directory and one line per box; the servers' URLs with their
+/// passwords redacted (they are in the instance profiles under the run directory).
 pub fn print_deployment(d: &Deployment) {
     println!("stage {} ({}) is up", d.profile.name, d.profile.stage);
     println!("base URL: {}", d.base_url);
+    println!("run directory: {}", d.run_dir.display());
     if let Some(lb) = d.haproxy() {
         println!("HAProxy stats: http://127.0.0.1:{}/stats  (CSV: /stats;csv)  admin socket {}", lb.stats_port, lb.socket.display());
     }
@@ -93,27 +93,41 @@ pub fn print_deployment(d: &Deployment) {
         println!("  {:<11} {:<14} {cpus}{mem}  pids {:?}", b.tier, b.name, b.pids);
     }
     for node in d.pg_nodes() {
-        println!("  PostgreSQL {:<14} {}", node.name, node.url());
+        println!("  PostgreSQL {:<14} {}", node.name, crate::redact::secrets(&node.url()));
     }
     if let Some(url) = &d.endpoints().redis_url {
-        println!("  Redis      {url}");
+        println!("  Redis      {}", crate::redact::secrets(url));
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn stop_requested() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// Ctrl-C (SIGINT) and SIGTERM, listened for from creation on: a signal that arrives while
+/// nothing awaits it (between the bring-up and the "press Ctrl-C" wait) is kept for the next
+/// [`Self::recv`], not lost. Once installed, tokio's handler stays: a second Ctrl-C during
+/// teardown does not kill this process half-way through stopping the servers.
+struct StopSignals {
+    interrupt: Option<tokio::signal::unix::Signal>,
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    fn new() -> Self {
+        use tokio::signal::unix::{signal, SignalKind};
+        Self { interrupt: signal(SignalKind::interrupt()).ok(), terminate: signal(SignalKind::terminate()).ok() }
+    }
+
+    /// Resolves on the next Ctrl-C or SIGTERM (never, for one that could not be listened to).
+    async fn recv(&mut self) {
+        async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
-    // Once installed, tokio's handler stays: a second Ctrl-C during teardown does not kill
-    // this process half-way through stopping the servers.
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
+        tokio::select! {
+            () = next(&mut self.interrupt) => {}
+            () = next(&mut self.terminate) => {}
+        }
     }
 }

@@ -17,6 +17,11 @@ use crate::requests::{self, ApiUrls, ReplyBody};
 use crate::scenario::{PayloadSizes, Verify};
 use crate::summary::Verification;
 
+/// How long a read-back without an answer is tried again.
+const RETRY_FOR: Duration = Duration::from_secs(30);
+/// ... and after one check ran out of [`RETRY_FOR`], until one is answered again.
+const GAVE_UP_RETRY_FOR: Duration = Duration::from_millis(600);
+
 #[derive(Debug)]
 struct Pending {
     content_id: String,
@@ -38,6 +43,8 @@ pub struct Verifier {
     lost: AtomicU64,
     corrupted: AtomicU64,
     unchecked: AtomicU64,
+    /// The last check ran out of time without an answer.
+    gave_up: std::sync::atomic::AtomicBool,
 }
 
 impl Verifier {
@@ -54,6 +61,7 @@ impl Verifier {
             lost: AtomicU64::new(0),
             corrupted: AtomicU64::new(0),
             unchecked: AtomicU64::new(0),
+            gave_up: Default::default(),
         }
     }
 
@@ -86,9 +94,13 @@ impl Verifier {
 
     async fn check(&self, client: &reqwest::Client, api: &ApiUrls, p: Pending) {
         let expected = write_body(self.seed, p.send_index, &self.sizes, self.users);
-        let mut attempts = 0;
+        // A read-back that gets no answer (503, a timeout, a refused connection) is tried
+        // again for up to 30 s with a doubling pause: a write acknowledged just before an
+        // outage (a failover, a restarted load balancer) must still be checked after it, not
+        // counted unchecked.
+        let first = Instant::now();
+        let mut pause = Duration::from_millis(200);
         loop {
-            attempts += 1;
             let reply = requests::read(client, api, &p.content_id, true).await;
             let counter = match (&reply.status, &reply.body) {
                 (_, ReplyBody::Item(item)) => {
@@ -103,12 +115,21 @@ impl Verifier {
                     tracing::error!(content_id = %p.content_id, "acknowledged write not found");
                     &self.lost
                 }
-                _ if attempts < 3 => {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                // Once one check ran out of time, the target is down for good: the next
+                // ones get a few tries each, so a dead target cannot hold the run for long.
+                _ if first.elapsed() < if self.gave_up.load(Ordering::Relaxed) { GAVE_UP_RETRY_FOR } else { RETRY_FOR } => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
                     continue;
                 }
-                _ => &self.unchecked,
+                _ => {
+                    self.gave_up.store(true, Ordering::Relaxed);
+                    &self.unchecked
+                }
             };
+            if !std::ptr::eq(counter, &self.unchecked) {
+                self.gave_up.store(false, Ordering::Relaxed);
+            }
             counter.fetch_add(1, Ordering::Relaxed);
             return;
         }

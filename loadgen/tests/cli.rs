@@ -4,7 +4,6 @@
 mod common;
 
 use std::process::Command;
-use std::time::Duration;
 
 use common::FixtureServer;
 
@@ -54,6 +53,21 @@ fn unreachable_target_exits_3() {
     assert_eq!(code, 3, "{text}");
 }
 
+/// An explicit `--run-id` whose report directory exists is bad input: refused before any
+/// load (the target here is unreachable, which would otherwise be exit 3), report kept.
+#[test]
+fn a_run_id_that_is_taken_exits_2_and_keeps_the_earlier_report() {
+    let reports = tempfile::tempdir().unwrap();
+    let earlier = reports.path().join("taken");
+    std::fs::create_dir(&earlier).unwrap();
+    std::fs::write(earlier.join("summary.json"), "{\"earlier\": true}").unwrap();
+    let (code, text) = loadgen(&["--scenario", "smoke", "--target", "http://127.0.0.1:9", "--run-id", "taken"], reports.path());
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains(&earlier.display().to_string()) && text.contains("run id taken"), "{text}");
+    assert_eq!(std::fs::read_to_string(earlier.join("summary.json")).unwrap(), "{\"earlier\": true}");
+    assert_eq!(std::fs::read_dir(&earlier).unwrap().count(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slo_breach_exits_4_and_overload_exits_5() {
     let reports = tempfile::tempdir().unwrap();
@@ -69,9 +83,14 @@ async fn slo_breach_exits_4_and_overload_exits_5() {
     assert_eq!(code, 4, "{text}");
     assert!(text.contains("BREACHED"), "{text}");
 
-    // One user against a target that stalls 800 ms cannot keep a 100/s schedule.
-    let stalling = FixtureServer::stalling(60, Duration::from_millis(800)).await;
-    let args = ["--scenario", strict.to_str().unwrap(), "--target", stalling.url.as_str(), "--users", "1", "--rate", "100"];
+    // A generator that burns 30 ms of its sending thread's CPU per send cannot keep 100/s.
+    let busy = reports.path().join("busy.toml");
+    std::fs::write(
+        &busy,
+        "name = \"busy\"\nduration = \"2s\"\n[keys]\npreload = 10\n[load]\ncurve = \"constant\"\nrate = 100\n[generator]\nextra_cpu_per_send = \"30ms\"\n",
+    )
+    .unwrap();
+    let args = ["--scenario", busy.to_str().unwrap(), "--target", server.url.as_str()];
     let (code, text) = tokio::task::block_in_place(|| loadgen(&args, reports.path()));
     assert_eq!(code, 5, "{text}");
     assert!(text.contains("NOT TRUSTWORTHY"), "{text}");

@@ -117,13 +117,14 @@ fn verdict() -> Verdict {
             note: "waiters every second after the knee".into(),
         }],
         headroom: None,
+        faults: Vec::new(),
     }
 }
 
 fn recommendation() -> Recommendation {
     Recommendation {
         current_stage: "start".into(),
-        next_stage: "users-plus".into(),
+        next_stage: Some("users-plus".into()),
         next_profile: Some("profiles/users-plus.toml".into()),
         action: "Move the database to its own box (PostgreSQL)".into(),
         reason: "The database and the app compete for one box's CPU.".into(),

@@ -37,6 +37,19 @@ fn peak_us_has_the_configured_peak_to_average_ratio() {
     assert!(at(13.0) > at(8.0));
 }
 
+/// The main command's scenario is stated in users of the seed's model (10 million users ↔
+/// 40,400 req/s on average) and stays a few minutes long.
+#[test]
+fn peak_us_is_sized_in_users_of_the_seeds_model() {
+    let s = Scenario::find("peak-us", &scenarios_dir()).unwrap();
+    let users = s.seed_users.expect("peak-us states how many users of the seed's model it replays") as f64;
+    let curve = s.load.curve(s.duration);
+    let loadgen::shape::LoadShape::PeakUs { peak_to_average, .. } = s.load else { panic!("peak-us has a peak-us curve") };
+    let expected = users * 40_400.0 / 10_000_000.0 * peak_to_average;
+    assert!((curve.peak() - expected).abs() < 0.5, "peak {} for {users} users, expected {expected}", curve.peak());
+    assert!(s.duration + s.warmup <= std::time::Duration::from_secs(240), "a few minutes at most");
+}
+
 #[test]
 fn smoke_is_short_enough_for_ci() {
     let s = Scenario::find("smoke", &scenarios_dir()).unwrap();
@@ -102,6 +115,11 @@ fn invalid_values_name_field_and_reason() {
         ),
         (GOOD.replace("duration = \"10s\"", "duration = \"100ms\""), "duration"),
         (GOOD.replace("rate = 10", "rate = 0"), "load"),
+        (GOOD.replace("name = \"x\"", "name = \"x\"\nseed_users = 1000"), "seed_users"),
+        (
+            GOOD.replace("name = \"x\"", "name = \"x\"\nseed_users = 1000").replace("curve = \"constant\"\nrate = 10", "curve = \"peak-us\"\npeak_rate = 100"),
+            "load.peak_rate",
+        ),
     ];
     for (text, field) in cases {
         let err = Scenario::parse(&text, Path::new("scenarios/broken.toml")).unwrap_err();

@@ -2,7 +2,8 @@
 //! serves the API (a 1 KB write is acknowledged and reads back byte for byte through the load
 //! balancer where there is one), and tears down leaving no process and no cgroup behind.
 //! Plus: replicas stream and show a write made on the primary; the autoscaler's levers (add
-//! and remove an app box); failover to the standby under a stream of writes, losing none.
+//! and remove an app box); failover to the standby under a stream of writes, losing none;
+//! after a failover on Users+++ the replicas stream from the promoted standby.
 //!
 //! A missing server program (postgresql, redis-server, haproxy) skips a test with a message,
 //! or fails it under `CI=true`. Every test is bounded in time and uses its own run directory,
@@ -31,7 +32,7 @@ fn profiles_dir() -> PathBuf {
 /// program is missing outside CI.
 async fn up(profile: &str) -> Option<(Deployment, tempfile::TempDir)> {
     let dir = tempfile::Builder::new().prefix("topology-test-").tempdir().unwrap();
-    let options = TopologyOptions { run_dir: dir.path().join("run"), keep_run_dir: true, exe: env!("CARGO_BIN_EXE_loadgen").into() };
+    let options = TopologyOptions { run_dir: Some(dir.path().join("run")), keep_run_dir: true, exe: env!("CARGO_BIN_EXE_loadgen").into() };
     let started = Instant::now();
     match Topology::up_named(profile, &profiles_dir(), options).await {
         Ok(d) => {
@@ -121,6 +122,8 @@ fn torn_down(mut d: Deployment) {
     let mut cgroups: Vec<PathBuf> = d.boxes().iter().filter_map(|b| b.cgroup.clone()).collect();
     cgroups.extend(d.cgroup_dirs());
     let run_dir = d.run_dir.to_string_lossy().into_owned();
+    // The clusters' own directory, when PostgreSQL runs as the postgres user.
+    let pg_dir = d.pg_dir().filter(|p| !p.starts_with(&d.run_dir)).map(Path::to_path_buf);
     assert!(!pids.is_empty());
     let started = Instant::now();
     d.down();
@@ -133,6 +136,11 @@ fn torn_down(mut d: Deployment) {
     }
     let left = process::processes_mentioning(&run_dir);
     assert!(left.is_empty(), "processes of the run left behind: {left:?}");
+    if let Some(pg_dir) = pg_dir {
+        assert!(!pg_dir.exists(), "clusters' directory left behind: {}", pg_dir.display());
+        let left = process::processes_mentioning(&pg_dir.to_string_lossy());
+        assert!(left.is_empty(), "clusters left behind: {left:?}");
+    }
 }
 
 async fn stage_round_trip(profile: &str) {
@@ -173,9 +181,13 @@ async fn users_plus_plus_plus_replicas_stream_and_see_writes() {
         let mut c = sqlx::PgConnection::connect(&primary.replace("/scaleloop", "/postgres")).await.unwrap();
         let streaming: Vec<(String, String)> =
             sqlx::query_as("SELECT application_name, state FROM pg_stat_replication ORDER BY 1").fetch_all(&mut c).await.unwrap();
-        assert_eq!(streaming.len(), 3, "{streaming:?}");
+        // As many streaming standbys as the shipped profile has: its standby and its replicas.
+        let count = |tier: &str| d.profile.boxes.iter().filter(|b| b.tier == tier).map(|b| b.count as usize).sum::<usize>();
+        let replicas = count("db-replica");
+        assert!(replicas >= 1, "the Users+++ profile has no read replica");
+        assert_eq!(streaming.len(), count("db-standby") + replicas, "{streaming:?}");
         assert!(streaming.iter().all(|(_, s)| s == "streaming"), "{streaming:?}");
-        assert_eq!(d.endpoints().replica_urls.len(), 2);
+        assert_eq!(d.endpoints().replica_urls.len(), replicas);
         for url in &d.endpoints().replica_urls {
             let mut r = sqlx::PgConnection::connect(url).await.unwrap();
             let in_recovery: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()").fetch_one(&mut r).await.unwrap();
@@ -313,6 +325,25 @@ async fn failover_to_the_standby_loses_no_acknowledged_write() {
         }
         assert!(lost.is_empty(), "{} of {} acknowledged writes lost after failover: {lost:?}", lost.len(), acked.len());
         assert!(unavailable < 60.0);
+        torn_down(d);
+    })
+    .await;
+}
+
+/// After a failover on a stage with read replicas, they stream from the promoted standby:
+/// each needs its replication slot on the new primary (slots are not copied to a standby),
+/// which `failover` creates before re-pointing them and then checks in `pg_stat_replication`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_on_users_plus_plus_plus_keeps_the_replicas_streaming() {
+    bounded(async {
+        let Some((mut d, _dir)) = up("users-plus-plus-plus").await else { return };
+        d.kill_primary();
+        d.failover().await.unwrap_or_else(|e| panic!("failover with replicas: {e}"));
+        let primary = d.pg_nodes().next().unwrap().name.clone();
+        assert_eq!(primary, "pg-standby", "the standby is the primary now");
+        // A write on the new primary reads back through the instances, whose reads go to
+        // the replicas.
+        serves_the_api(&d).await;
         torn_down(d);
     })
     .await;

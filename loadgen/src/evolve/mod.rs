@@ -1,13 +1,18 @@
 //! `loadgen evolve`: the benchmark → profile → fix loop over the seed's stages. For each stage:
-//! find the highest constant rate at which the scenario's SLO holds ([`search`]), take the
-//! verdict of the first step past it (where the bottleneck shows), move to the stage the
-//! recommendation names, and repeat until the target rate is met or the path ends. Each step is
-//! an ordinary run with its own report under `reports/<run-id>/<stage>/`; the loop's own
-//! summary (`evolve.json`) and page (`index.html`) sit at the top.
+//! bring it up once, find the highest constant rate at which the scenario's SLO holds
+//! ([`search`], [`stage`]) — raising the rate until the SLO breaks or the generator's reserved
+//! share is spent —, take the verdict of the first step past it (where the bottleneck shows),
+//! move to the stage the recommendation names, and repeat until the target rate is met or the
+//! path ends. By default the target is the seed's ten million users: 40,400 req/s on average,
+//! times the scenario's peak/average. A stage that sustains less than the one before is
+//! flagged as a regression, with its cause. Each step is an ordinary run with its own report
+//! under `reports/<run-id>/<stage>/`; the loop's own summary (`evolve.json`) and page
+//! (`index.html`) sit at the top.
 
 pub mod projection;
 pub mod report;
 pub mod search;
+pub mod stage;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -16,9 +21,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::profiler::analysis::recommend;
 use crate::scenario::Scenario;
-use crate::summary::Summary;
-use crate::{RunOptions, TargetChoice};
-use search::CapacitySearch;
 
 /// What the loop needs.
 #[derive(Debug, Clone)]
@@ -33,7 +35,8 @@ pub struct EvolveOptions {
     pub start_rate: f64,
     /// Length of each step (after the scenario's warm-up).
     pub step: Duration,
-    /// Steps per stage at most.
+    /// Steps per stage at most: a safety limit, not the way a search ends (it ends where the
+    /// SLO breaks, the generator's share is spent, or the target holds).
     pub max_steps: u32,
     /// Stages at most.
     pub max_stages: usize,
@@ -53,6 +56,13 @@ pub struct StepResult {
     pub failed_because: Vec<String>,
     /// The step's report directory, relative to the evolve run directory.
     pub report: String,
+    /// Mean cores of the stage's service boxes during the step.
+    #[serde(default)]
+    pub fleet_cores: Option<f64>,
+    /// Mean share of the machine's CPU time the hypervisor gave to other guests during the
+    /// step (`host.steal_share`): on a shared VM the same step costs more CPU when it is high.
+    #[serde(default)]
+    pub host_steal_share: Option<f64>,
 }
 
 /// One stage of the loop.
@@ -64,12 +74,31 @@ pub struct StageResult {
     pub sustainable_rate: Option<f64>,
     /// p99 at the sustainable rate.
     pub p99_ms: Option<f64>,
+    /// Mean cores of the service's boxes at the sustainable step (box-seconds per second).
+    #[serde(default)]
+    pub fleet_cores: Option<f64>,
+    /// Sustainable rate per core of fleet: what the stage gets out of each core it pays for.
+    #[serde(default)]
+    pub rate_per_core: Option<f64>,
+    /// Users of the seed's model the sustainable rate serves at the scenario's peak.
+    #[serde(default)]
+    pub users_held: Option<f64>,
+    /// The lowest failing step spent the generator's reserved share (no service tier failed
+    /// below it): the stage held every rate the generator could send on this machine.
+    #[serde(default)]
+    pub generator_limited: bool,
+    /// Set when this stage sustains less than the stage before it: by how much and why.
+    #[serde(default)]
+    pub regression: Option<String>,
     /// Verdict of the step past the sustainable rate (or of the last step).
     pub bottleneck: String,
     pub confidence: String,
     pub sentence: String,
     /// The verdict's evidence, one line each.
     pub evidence: Vec<String>,
+    /// Each box tier's mean CPU over its quota in the verdict's step.
+    #[serde(default)]
+    pub box_utilization: Vec<(String, f64)>,
     pub next_profile: Option<String>,
     pub action: String,
     pub reason: String,
@@ -85,6 +114,9 @@ pub struct EvolveSummary {
     pub run_id: String,
     pub scenario: String,
     pub target_rate: f64,
+    /// The scenario's peak over its average (the seed's averages are scaled by it).
+    #[serde(default = "one")]
+    pub peak_to_average: f64,
     pub started_at: String,
     pub stages: Vec<StageResult>,
     pub target_met: bool,
@@ -108,104 +140,41 @@ pub struct EvolveReport {
     pub dir: PathBuf,
 }
 
-fn p99_ms(s: &Summary) -> f64 {
-    s.operations.all.latency_us.p99 as f64 / 1000.0
+fn one() -> f64 {
+    1.0
 }
 
-fn step_result(s: &Summary, rate: f64, report: String) -> StepResult {
-    let mut failed_because: Vec<String> = s.slo.checks.iter().filter(|c| !c.passed).map(|c| format!("SLO {} {:.3} > {:.3}", c.name, c.observed, c.limit)).collect();
-    if !s.trustworthy {
-        failed_because.push("the generator could not keep the schedule".into());
-    }
-    let all = &s.operations.all;
-    StepResult {
-        rate,
-        achieved_rate: all.achieved_rate,
-        p99_ms: p99_ms(s),
-        error_rate: if all.completed > 0 { all.errors as f64 / all.completed as f64 } else { 0.0 },
-        passed: failed_because.is_empty(),
-        failed_because,
-        report,
-    }
+/// The scenario's peak rate over its mean (1 for a flat curve).
+pub fn peak_to_average(scenario: &Scenario) -> f64 {
+    let curve = scenario.load.curve(scenario.duration);
+    if curve.mean() > 0.0 { (curve.peak() / curve.mean()).max(1.0) } else { 1.0 }
 }
 
-/// Where a stage's steps send their load: the embedded service for `single-box`, the stage
-/// brought up on real servers by the topology launcher for the others.
-fn target_for(profile: &str, options: &EvolveOptions) -> TargetChoice {
-    TargetChoice::for_profile(profile.into(), options.profiles_dir.clone(), false)
+/// The default target: the seed's ten million users at the scenario's peak (40,400 req/s on
+/// average × peak/average).
+pub fn seed_target_rate(scenario: &Scenario) -> f64 {
+    crate::capacity::peak_rate_of(crate::capacity::SEED_USERS, peak_to_average(scenario))
 }
 
-/// Runs one stage's capacity search; returns the stage and the summary the verdict came from.
-async fn run_stage(profile: &str, options: &EvolveOptions, dir: &std::path::Path) -> Result<StageResult, EvolveError> {
-    let stage_error = |message: String| EvolveError::Stage { profile: profile.into(), message };
-    let mut search = CapacitySearch::new(options.start_rate, options.target_rate, 0.2, options.max_steps);
-    let mut steps = Vec::new();
-    let mut summaries: Vec<(f64, Summary, PathBuf)> = Vec::new();
-    while let Some(rate) = search.next_rate() {
-        let run_id = format!("{}-{:.0}rps", steps.len() + 1, rate);
-        let run = RunOptions {
-            scenario: options.scenario.clone().with_overrides(Some(rate), Some(options.step), None),
-            target: target_for(profile, options),
-            reports_dir: dir.join(profile),
-            run_id: Some(run_id.clone()),
-            goose_report: false,
-            progress: false,
-            users: None,
-            profile: true,
-        };
-        // A stage that fails to come up once (a port taken, a slow socket) gets one more try.
-        let report = match crate::run(run.clone()).await {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("evolve: {profile} at {rate:.0} req/s could not run ({e:#}); trying once more");
-                crate::run(run).await.map_err(|e| stage_error(format!("{e:#}")))?
-            }
-        };
-        let step = step_result(&report.summary, rate, format!("{profile}/{run_id}"));
-        eprintln!(
-            "evolve: {profile} at {rate:.0} req/s: achieved {:.0}, p99 {:.1} ms, {}",
-            step.achieved_rate,
-            step.p99_ms,
-            if step.passed { "SLO held".to_owned() } else { format!("failed: {}", step.failed_because.join("; ")) }
-        );
-        search.record(rate, step.passed);
-        steps.push(step);
-        summaries.push((rate, report.summary, report.dir));
+/// The regression note of a stage that sustains less than the stage before it, naming what
+/// bound it first.
+pub fn regression(previous: &StageResult, stage: &StageResult) -> Option<String> {
+    let before = previous.sustainable_rate?;
+    let now = stage.sustainable_rate.unwrap_or(0.0);
+    if now >= before {
+        return None;
     }
-    let sustainable = search.sustainable();
-    // The bottleneck shows in the lowest failing step; when every step passed (target met),
-    // the verdict of the highest one says what headroom is left.
-    let source = summaries
-        .iter()
-        .filter(|(r, _, _)| sustainable.is_none_or(|s| *r > s))
-        .min_by(|a, b| a.0.total_cmp(&b.0))
-        .or_else(|| summaries.iter().max_by(|a, b| a.0.total_cmp(&b.0)))
-        .ok_or_else(|| stage_error("the search ran no step".into()))?;
-    let (_, summary, run_dir) = source;
-    let verdict = summary.verdict.clone().ok_or_else(|| stage_error("the run has no verdict".into()))?;
-    let rec = summary.recommendation.clone().ok_or_else(|| stage_error("the run has no recommendation".into()))?;
-    let timeline: crate::profiler::Timeline = std::fs::read_to_string(run_dir.join(crate::html::TIMELINE_FILE))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
-    let achieved: Vec<(u64, f64)> = summary.series.iter().map(|s| (s.t, s.completed as f64)).collect();
-    let at_sustainable = summaries.iter().find(|(r, _, _)| Some(*r) == sustainable).map(|(_, s, _)| p99_ms(s));
-    Ok(StageResult {
-        profile: profile.into(),
-        stage: rec.current_stage.clone(),
-        sustainable_rate: sustainable,
-        p99_ms: at_sustainable,
-        bottleneck: verdict.bottleneck.clone(),
-        confidence: verdict.confidence.clone(),
-        sentence: verdict.sentence.clone(),
-        evidence: verdict.evidence.iter().map(|e| format!("{}: {} = {} (threshold {}, t {}–{} s) — {}", e.tier, e.metric, e.value, e.threshold, e.window[0], e.window[1], e.note)).collect(),
-        next_profile: rec.next_profile.clone(),
-        action: rec.action.clone(),
-        reason: rec.reason.clone(),
-        expected_gain: rec.expected_gain.clone(),
-        steps,
-        demands: projection::measured_demands(&timeline, &achieved),
-    })
+    let cores = match (previous.fleet_cores, stage.fleet_cores) {
+        (Some(a), Some(b)) => format!(" on {b:.3} cores of boxes against {a:.3}"),
+        _ => String::new(),
+    };
+    Some(format!(
+        "sustains {now:.0} req/s, {:.0}% less than {}'s {before:.0} req/s{cores}: {} binds first here ({})",
+        (1.0 - now / before) * 100.0,
+        previous.profile,
+        stage.bottleneck,
+        stage.sentence
+    ))
 }
 
 /// Runs the loop and writes its report.
@@ -219,23 +188,30 @@ pub async fn evolve(options: EvolveOptions) -> Result<EvolveReport, EvolveError>
         if stages.len() >= options.max_stages {
             break format!("stopped after {} stages (--max-stages)", options.max_stages);
         }
-        let stage = match run_stage(&profile, &options, &dir).await {
+        // A later stage starts its search where the one before held: it should hold that much.
+        let start_rate = stages.last().and_then(|s| s.sustainable_rate).map_or(options.start_rate, |r| r.max(options.start_rate));
+        let mut stage = match stage::run_stage(&profile, &options, &dir, start_rate).await {
             Ok(stage) => stage,
             // What was measured so far still makes a report.
             Err(e) if !stages.is_empty() => break format!("stopped: {e}"),
             Err(e) => return Err(e),
         };
+        stage.regression = stages.last().and_then(|p| regression(p, &stage));
         let met = stage.sustainable_rate.is_some_and(|r| r >= options.target_rate);
         let next = stage.next_profile.clone().filter(|n| n != &profile && !stages.iter().any(|s| &s.profile == n));
         let bottleneck = stage.bottleneck.clone();
         let never_failed = stage.steps.iter().all(|s| s.passed);
         let reached = stage.sustainable_rate.unwrap_or(0.0);
+        let generator_limited = stage.generator_limited;
         stages.push(stage);
         if met {
             break format!("{profile} sustains the target rate of {:.0} req/s", options.target_rate);
         }
+        if generator_limited {
+            break format!("{profile} held {reached:.0} req/s where the generator's reserved share was spent: no stage can be judged past it on this machine");
+        }
         if never_failed && bottleneck == "none" {
-            break format!("{profile} held every step up to {reached:.0} req/s and the search's steps ran out before its SLO broke: raise --max-steps or --start-rate to find its limit");
+            break format!("{profile} held every step up to {reached:.0} req/s and the search's steps ran out before its SLO broke: raise --max-steps (a safety limit) or --start-rate to find its limit");
         }
         match next {
             Some(n) if options.profiles_dir.join(format!("{n}.toml")).is_file() => profile = n,
@@ -245,8 +221,7 @@ pub async fn evolve(options: EvolveOptions) -> Result<EvolveReport, EvolveError>
         }
     };
     // The seed's 40,000 reads/s are averages: size for the scenario's peak over its mean.
-    let curve = options.scenario.load.curve(options.scenario.duration);
-    let peak_factor = if curve.mean() > 0.0 { (curve.peak() / curve.mean()).max(1.0) } else { 1.0 };
+    let peak_factor = peak_to_average(&options.scenario);
     let projection = stages
         .iter()
         .rev()
@@ -256,10 +231,12 @@ pub async fn evolve(options: EvolveOptions) -> Result<EvolveReport, EvolveError>
         run_id,
         scenario: options.scenario.name.clone(),
         target_rate: options.target_rate,
+        peak_to_average: peak_factor,
         started_at,
         target_met: stages.last().is_some_and(|s| s.sustainable_rate.is_some_and(|r| r >= options.target_rate)),
         stages,
-        stopped_because,
+        // A stage's error may quote a launched server's URL, password included.
+        stopped_because: crate::redact::secrets(&stopped_because),
         projection,
     };
     report::write(&dir, &summary)?;
@@ -269,4 +246,40 @@ pub async fn evolve(options: EvolveOptions) -> Result<EvolveReport, EvolveError>
 /// The stage names in path order, for the report's diagram.
 pub fn path() -> &'static [&'static str] {
     &recommend::STAGES
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stage(profile: &str, rate: Option<f64>, cores: f64) -> StageResult {
+        let mut s: StageResult = serde_json::from_value(serde_json::json!({
+            "profile": profile, "stage": profile, "sustainable_rate": rate, "p99_ms": null,
+            "bottleneck": "db_primary", "confidence": "high", "sentence": "the primary is at its quota",
+            "evidence": [], "next_profile": null, "action": "", "reason": "", "expected_gain": "", "steps": [], "demands": []
+        }))
+        .unwrap();
+        s.fleet_cores = Some(cores);
+        s
+    }
+
+    #[test]
+    fn a_stage_that_sustains_less_is_a_regression_with_its_cause() {
+        let before = stage("single-box", Some(1000.0), 0.25);
+        let note = regression(&before, &stage("users-plus", Some(600.0), 0.5)).unwrap();
+        assert!(note.contains("40% less than single-box's 1000 req/s") && note.contains("db_primary binds first"), "{note}");
+        assert!(note.contains("0.500 cores of boxes against 0.250"), "{note}");
+        assert!(regression(&before, &stage("users-plus", None, 0.5)).is_some(), "holding nothing is less");
+        assert!(regression(&before, &stage("users-plus", Some(1000.0), 0.5)).is_none());
+        assert!(regression(&stage("single-box", None, 0.25), &stage("users-plus", Some(5.0), 0.5)).is_none());
+    }
+
+    #[test]
+    fn the_default_target_is_the_seeds_ten_million_users_at_the_scenarios_peak() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+        let peak = Scenario::find("peak-us", &dir).unwrap();
+        assert!((seed_target_rate(&peak) / 80_800.0 - 1.0).abs() < 0.01, "{}", seed_target_rate(&peak));
+        let steady = Scenario::find("steady", &dir).unwrap();
+        assert!((seed_target_rate(&steady) - 40_400.0).abs() < 1e-6);
+    }
 }

@@ -1,6 +1,8 @@
 //! The evolve run's own outputs: `evolve.json` (the [`EvolveSummary`]) and `index.html`, one
-//! self-contained page: per stage the sustainable rate, p99, the bottleneck with its evidence and
-//! what the next stage changes, a chart of rate per stage, and the capacity projection.
+//! self-contained page: per stage the sustainable rate beside its rate per core of fleet and
+//! the users of the seed's model it holds, p99, the bottleneck with its evidence, a regression
+//! flag with its cause, what the next stage changes, a chart of rate per stage, and at the end
+//! the projection for ten million users and its cost.
 
 use std::path::Path;
 
@@ -17,6 +19,7 @@ pub fn render(summary: &EvolveSummary) -> Result<String, minijinja::Error> {
     let chart = crate::html::charts::stage_rates::draw_stage_rates(summary)
         .unwrap_or_else(|e| crate::html::charts::placeholder("Sustainable rate per stage", &format!("chart unavailable: {e}")));
     let mut env = Environment::new();
+    env.add_filter("about", |users: f64| crate::capacity::about(users));
     env.add_template("evolve.html", TEMPLATE)?;
     let page = minijinja::context! { s => Serde(summary), chart => minijinja::Value::from_safe_string(chart) };
     env.get_template("evolve.html")?.render(page)
@@ -39,13 +42,21 @@ pub fn terminal_text(summary: &EvolveSummary, dir: &Path) -> String {
     for s in &summary.stages {
         let rate = s.sustainable_rate.map_or("none".to_owned(), |r| format!("{r:.0} req/s"));
         let p99 = s.p99_ms.map_or(String::new(), |p| format!(", p99 {p:.1} ms"));
-        out += &format!("  {:<32} sustainable {rate}{p99}; bottleneck {} ({})", s.profile, s.bottleneck, s.confidence);
+        let per_core = match (s.rate_per_core, s.fleet_cores) {
+            (Some(r), Some(c)) => format!(", {r:.0} req/s per core of {c:.3}"),
+            _ => String::new(),
+        };
+        let users = s.users_held.map_or(String::new(), |u| format!(", ~{} users", crate::capacity::about(u)));
+        out += &format!("  {:<32} sustainable {rate}{p99}{per_core}{users}; bottleneck {} ({})", s.profile, s.bottleneck, s.confidence);
         if let Some(next) = &s.next_profile {
             if next != &s.profile {
                 out += &format!(" → {next}");
             }
         }
         out.push('\n');
+        if let Some(r) = &s.regression {
+            out += &format!("    REGRESSION: {r}\n");
+        }
     }
     out += &format!("  {}\n", summary.stopped_because);
     if let Some(p) = &summary.projection {
@@ -73,15 +84,21 @@ mod tests {
             stage: profile.into(),
             sustainable_rate: rate,
             p99_ms: rate.map(|_| 12.5),
+            fleet_cores: Some(0.5),
+            rate_per_core: rate.map(|r| r / 0.5),
+            users_held: rate.map(|r| crate::capacity::users_at_peak(r, 2.0)),
+            generator_limited: false,
+            regression: None,
             bottleneck: bottleneck.into(),
             confidence: "high".into(),
             sentence: format!("Bottleneck: {bottleneck} <b>"),
             evidence: vec!["db_primary: pool waiting p95 = 5".into()],
+            box_utilization: vec![("app".into(), 0.97)],
             next_profile: Some(next.into()),
             action: "add replicas".into(),
             reason: "reads dominate".into(),
             expected_gain: "2x".into(),
-            steps: vec![StepResult { rate: 100.0, achieved_rate: 99.0, p99_ms: 3.0, error_rate: 0.0, passed: true, failed_because: vec![], report: format!("{profile}/1-100rps") }],
+            steps: vec![StepResult { rate: 100.0, achieved_rate: 99.0, p99_ms: 3.0, error_rate: 0.0, passed: true, failed_because: vec![], report: format!("{profile}/1-100rps"), fleet_cores: Some(0.5), host_steal_share: Some(0.1) }],
             demands: vec![("app".into(), 2e-4)],
         }
     }
@@ -92,8 +109,13 @@ mod tests {
             run_id: "r".into(),
             scenario: "smoke".into(),
             target_rate: 5000.0,
+            peak_to_average: 2.0,
             started_at: "2026-01-01T00:00:00Z".into(),
-            stages: vec![stage("single-box", Some(1200.0), "app", "users-plus"), stage("users-plus", None, "db_primary", "users-plus-plus-plus")],
+            stages: vec![stage("single-box", Some(1200.0), "app", "users-plus"), {
+                let mut worse = stage("users-plus", None, "db_primary", "users-plus-plus-plus");
+                worse.regression = Some("sustains 0 req/s, 100% less than single-box's 1200 req/s".into());
+                worse
+            }],
             target_met: false,
             stopped_because: "the path ends".into(),
             projection: Some(crate::evolve::projection::project(&[("app".into(), 2e-4)], 2.0, &crate::evolve::projection::PriceTable::shipped())),
@@ -104,7 +126,11 @@ mod tests {
         assert!(html.contains("Bottleneck: app &lt;b&gt;"), "verdict text is escaped");
         assert!(html.contains("<svg"), "the chart is inline");
         assert!(html.contains("c5.large") && html.contains("Target not met"));
+        assert!(html.contains("2400 req/s per core"), "the rate per core of fleet beside the rate");
+        assert!(html.contains("150,000"), "users of the seed's model held");
+        assert!(html.contains("class=\"regression\"") && html.contains("100% less than single-box"), "the regression is flagged");
         let text = terminal_text(&summary, Path::new("reports/r"));
         assert!(text.contains("single-box") && text.contains("sustainable 1200 req/s") && text.contains("→ users-plus"), "{text}");
+        assert!(text.contains("2400 req/s per core") && text.contains("REGRESSION"), "{text}");
     }
 }

@@ -58,6 +58,16 @@ impl CapacitySearch {
         };
     }
 
+    /// Caps the next rate of the doubling phase at `rate` (never below the tolerance's step
+    /// above the highest pass): a step that passed with a box near its quota says doubling
+    /// would overshoot far past the stage's limit, and an overload that deep leaves a backlog
+    /// (or kills a server) that spoils the steps after it.
+    pub fn limit_next(&mut self, rate: f64) {
+        if let (Some(p), None) = (self.passed, self.failed) {
+            self.next = self.next.min(rate.max(p * (1.0 + self.tolerance)));
+        }
+    }
+
     /// The highest rate that met the SLO.
     pub fn sustainable(&self) -> Option<f64> {
         self.passed
@@ -103,6 +113,20 @@ mod tests {
         let s = run(1.0, 100.0, 1000.0, 5);
         assert_eq!(s.sustainable(), None);
         assert_eq!(s.history.len(), 5);
+    }
+
+    #[test]
+    fn a_hint_caps_the_doubling_but_not_below_one_tolerance_step() {
+        let mut s = CapacitySearch::new(1000.0, 80_000.0, 0.2, 20);
+        s.record(1000.0, true);
+        s.limit_next(1300.0);
+        assert_eq!(s.next_rate(), Some(1300.0));
+        s.record(1300.0, true);
+        s.limit_next(1000.0);
+        assert_eq!(s.next_rate(), Some(1560.0), "at least one tolerance step up");
+        s.record(4000.0, false);
+        s.limit_next(100.0);
+        assert_eq!(s.next_rate(), Some((1300.0f64 * 4000.0).sqrt()), "bisection ignores hints");
     }
 
     proptest! {

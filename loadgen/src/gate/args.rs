@@ -24,6 +24,9 @@ use crate::exit::EXIT_CODES_HELP;
 ///    when the whole interval is above the threshold (from --calibration, see
 ///    `loadgen gate calibrate`), and says "inconclusive" when the interval straddles it.
 ///
+/// With --run DIR it makes no run: it judges that run directory (e.g. a merged distributed
+/// run) on its SLOs as a whole.
+///
 /// Writes gate-summary.md (for $GITHUB_STEP_SUMMARY), gate-junit.xml and gate-result.json
 /// into --out. Loads are on loopback targets you give it; every run is bounded in time.
 #[derive(Debug, Args)]
@@ -136,6 +139,12 @@ pub struct CheckArgs {
     /// Largest acceptable error rate, 0..=1 (default: the scenario's `slo.max_error_rate`).
     #[arg(long)]
     pub slo_error_rate: Option<f64>,
+    /// Judge this existing run directory instead of making a run (e.g. the merged run of a
+    /// distributed load, `loadgen merge -o DIR`): its SLOs on the whole run, from its
+    /// scenario.toml (or --scenario) with --slo-p99/--slo-error-rate, and whether every
+    /// worker kept its schedule. No figures or A/B: those need runs the gate makes itself.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["figures", "ab", "baseline_profile", "baseline_url", "baseline_cmd"])]
+    pub run: Option<PathBuf>,
     /// Also run the interleaved A/B comparison (implied by any --baseline-* option).
     #[arg(long)]
     pub ab: bool,

@@ -110,7 +110,7 @@ impl GateBaseline {
 fn verdict_of(run: &Measured) -> Option<VerdictFigures> {
     let v = run.summary.verdict.as_ref()?;
     let r = run.summary.recommendation.as_ref()?;
-    Some(VerdictFigures { bottleneck: v.bottleneck.clone(), next_stage: r.next_stage.clone(), confidence: v.confidence.clone() })
+    Some(VerdictFigures { bottleneck: v.bottleneck.clone(), next_stage: r.next_stage.clone().unwrap_or_else(|| r.current_stage.clone()), confidence: v.confidence.clone() })
 }
 
 fn show(v: Option<f64>) -> String {

@@ -78,6 +78,9 @@ async fn figures_run(side: &Side, plan: &RunPlan, retries: u32) -> Result<Measur
 }
 
 async fn check(args: CheckArgs) -> Result<Exit, GateError> {
+    if let Some(dir) = &args.run {
+        return super::judge::judge_run(dir, &args);
+    }
     let started = Instant::now();
     let shape = &args.shape;
     let scenario = scenario(shape)?;

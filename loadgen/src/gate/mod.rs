@@ -9,7 +9,8 @@
 //!   rule, and the threshold from A/A pairs (all pure);
 //! - [`side`], [`spawn`], [`cpu`], [`runner`], [`ab`]: starting baseline and candidate
 //!   (profile, URL or command), measuring runs, alternating pairs;
-//! - [`check`], [`output`], [`command`], [`args`]: the result, its renderings, the CLI.
+//! - [`check`], [`output`], [`command`], [`args`]: the result, its renderings, the CLI;
+//! - [`judge`]: `--run DIR`, a run made elsewhere (a merged distributed run) judged whole.
 
 pub mod ab;
 pub mod args;
@@ -19,6 +20,7 @@ pub mod check;
 pub mod command;
 pub mod cpu;
 pub mod figures;
+pub mod judge;
 pub mod output;
 pub mod runner;
 pub mod side;

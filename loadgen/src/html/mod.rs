@@ -56,8 +56,10 @@ fn chart_list(summary: &Summary, timeline: &Timeline, verdict: Option<&Verdict>)
     ];
     let fleet = charts::fleet::draw_fleet(timeline).map(|svg| ("fleet", "Autoscaling: instances over time", svg));
     let cloudwatch = charts::cloudwatch::draw_cloudwatch(timeline).map(|svg| ("cloudwatch", "CloudWatch: utilization per tier", svg));
+    let faults = charts::faults::draw_faults(summary, timeline).map(|svg| ("faults", "Faults injected", svg));
     drawn
         .into_iter()
+        .chain(faults)
         .chain(fleet)
         .chain(cloudwatch)
         .map(|(id, title, svg)| {

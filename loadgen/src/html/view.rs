@@ -23,6 +23,8 @@ pub struct Page {
     pub slo_passed: bool,
     pub charts: Vec<ChartView>,
     pub evidence: Vec<EvidenceRow>,
+    /// Faults injected during the run (scenario `[[faults]]`), as the verdict names them.
+    pub faults: Vec<FaultRow>,
     pub tiers: Vec<TierRow>,
     pub recommendation: Option<RecommendationView>,
     pub stages: Vec<StageView>,
@@ -34,6 +36,8 @@ pub struct Page {
     pub profile_text: Option<String>,
     /// What the run's CloudWatch pull found (`--cloudwatch`), when there was one.
     pub cloudwatch: Option<crate::cloudwatch::pull::CloudWatchInfo>,
+    /// A distributed run's workers (one row for a worker's own run; N for a merged one).
+    pub workers: Vec<crate::distributed::WorkerRow>,
 }
 
 /// One chart: its SVG is the only markup the template does not escape.
@@ -52,6 +56,14 @@ pub struct VerdictView {
     pub confidence: String,
     pub knee: Option<String>,
     pub headroom: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FaultRow {
+    pub tier: String,
+    pub fault: String,
+    pub window: String,
+    pub sentence: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -192,7 +204,8 @@ fn verdict_view(verdict: Option<&Verdict>) -> VerdictView {
                     num(k.achieved_rate)
                 )
             }),
-            headroom: v.headroom.map(|h| format!("{} more load before the tightest tier saturates", percent(h))),
+            // The same figure as the verdict's sentence: a multiple of the run's peak rate.
+            headroom: v.headroom.map(|h| format!("room for about {:.1}x this run's peak rate before the tightest tier saturates", 1.0 + h)),
         },
         None => VerdictView {
             present: false,
@@ -243,11 +256,11 @@ pub fn page(
         })
         .collect();
     let current = stages::current_stage(recommendation, profile_text, summary.profile.as_deref());
-    let next = recommendation.map(|r| r.next_stage.as_str());
+    let next = recommendation.and_then(|r| r.next_stage.as_deref());
     let g = &summary.generator;
     let v = &summary.verification;
     let lag = &summary.schedule_lag;
-    let facts = vec![
+    let mut facts = vec![
         fact("generator CPU per request", format!("{} µs", num(g.cpu_us_per_request))),
         fact(
             "generator CPU",
@@ -260,6 +273,16 @@ pub fn page(
             ),
         ),
         fact("generator users / processes", format!("{} / {}", g.users, g.processes)),
+        fact(
+            "requests in flight: most at once (cap)",
+            match g.held_at_cap {
+                0 => format!("{} ({})", g.peak_in_flight, g.max_in_flight),
+                n => format!(
+                    "{} ({}): the target held every slot, {n} sends left late waiting for one ({} never left)",
+                    g.peak_in_flight, g.max_in_flight, g.unsent_at_cap
+                ),
+            },
+        ),
         fact("schedule lag p99 (limit)", format!("{} ({})", ms(lag.lag_us.p99 as f64), ms(lag.limit_p99_us as f64))),
         fact("writes read back", format!("{} sampled, {} verified, {} unchecked", v.sampled, v.verified, v.unchecked)),
         fact("lost writes", v.lost.to_string()),
@@ -278,6 +301,15 @@ pub fn page(
             ),
         ),
     ];
+    if let Some(f) = &summary.fleet {
+        let kind = if f.confined { "cores of boxes" } else { "cores, unconfined" };
+        facts.push(fact("rate per core of fleet", format!("{} req/s per core ({} req/s on {} {kind})", num(f.rate_per_core), num(summary.operations.all.achieved_rate), num(f.cores))));
+    }
+    if let Some(u) = &summary.seed_users {
+        let held = format!("about {} ({} req/s at peak: {})", crate::capacity::about(u.held), num(u.held_rate), u.basis);
+        facts.push(fact("this stage holds, in users of the seed's model", held));
+        facts.push(fact("users of the seed's model replayed", format!("about {}", crate::capacity::about(u.replayed))));
+    }
     Page {
         run_id: summary.run_id.clone(),
         scenario_name: summary.scenario.name.clone(),
@@ -292,6 +324,12 @@ pub fn page(
         slo_passed: summary.slo.passed,
         charts,
         evidence,
+        faults: verdict
+            .map(|v| &v.faults[..])
+            .unwrap_or_default()
+            .iter()
+            .map(|f| FaultRow { tier: f.tier.clone(), fault: f.fault.clone(), window: format!("{}–{} s", f.window[0], f.window[1]), sentence: f.sentence.clone() })
+            .collect(),
         tiers,
         recommendation: recommendation.map(|r| RecommendationView {
             action: r.action.clone(),
@@ -299,9 +337,9 @@ pub fn page(
             expected_gain: r.expected_gain.clone(),
             expected_ceiling: r.expected_ceiling_rps.map(|c| format!("{} req/s", num(c))),
             current_stage: r.current_stage.clone(),
-            next_stage: r.next_stage.clone(),
+            next_stage: r.next_stage.clone().unwrap_or_default(),
             next_profile: r.next_profile.clone(),
-            stay: r.current_stage == r.next_stage,
+            stay: r.next_stage.is_none(),
         }),
         stages: stages::stage_path(current.as_deref(), next),
         operations: vec![
@@ -315,6 +353,7 @@ pub fn page(
         scenario_text: scenario_text.map(str::to_string),
         profile_text: profile_text.map(str::to_string),
         cloudwatch: summary.cloudwatch.clone(),
+        workers: crate::distributed::worker_rows(summary),
     }
 }
 

@@ -8,4 +8,4 @@ pub mod model;
 pub mod sampler;
 pub mod session;
 
-pub use model::{BoxInfo, Evidence, Knee, Recommendation, TierFigures, Timeline, Verdict};
+pub use model::{BoxInfo, Evidence, FaultFinding, Knee, Recommendation, TierFigures, Timeline, Verdict};

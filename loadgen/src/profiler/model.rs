@@ -22,6 +22,9 @@ pub struct Timeline {
     pub series: BTreeMap<String, Vec<Option<f64>>>,
     /// What each box (tier) is made of and its CPU quota, for utilization.
     pub boxes: Vec<BoxInfo>,
+    /// Faults the scenario's `[[faults]]` did to the stage during the run, in time order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<crate::faults::FaultRecord>,
 }
 
 /// One box of the topology as the profiler saw it.
@@ -80,6 +83,24 @@ pub struct Verdict {
     pub evidence: Vec<Evidence>,
     /// With `none`: how much more load the tightest tier could take (X_max / X − 1).
     pub headroom: Option<f64>,
+    /// Each fault's tier over the window it lasted: injected (scenario `[[faults]]`) or a
+    /// server that died.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<FaultFinding>,
+}
+
+/// A fault the run went through — injected by the scenario's `[[faults]]`, or a launched
+/// server that died (its box left with no process) — as the verdict names it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct FaultFinding {
+    /// The faulted tier: `cache`, `lb`, `db_primary`, `db_replica`, `app`, `queue`.
+    pub tier: String,
+    /// The server it was done to and what was done (`redis killed`).
+    pub fault: String,
+    /// `[first second, last second]` it lasted.
+    pub window: [u64; 2],
+    /// What the load saw meanwhile, in one sentence.
+    pub sentence: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
@@ -128,9 +149,12 @@ pub struct Evidence {
 pub struct Recommendation {
     /// The stage the run used (`start`, `users-plus`, …).
     pub current_stage: String,
-    /// The stage to move to; equal to `current_stage` when nothing needs to change.
-    pub next_stage: String,
-    /// Profile to run next (`profiles/<name>.toml`).
+    /// The stage to move to: always a later stage than `current_stage`; absent when nothing
+    /// needs to change, when the generator was the limit, or when no later stage of the seed
+    /// fixes the tier (then `action` names the box to size up).
+    #[serde(default)]
+    pub next_stage: Option<String>,
+    /// Profile of `next_stage` (`profiles/<name>.toml`).
     pub next_profile: Option<String>,
     /// The change, e.g. "move the database to its own box (PostgreSQL)".
     pub action: String,

@@ -26,6 +26,15 @@ use service::config::{CacheConfig, DatabaseConfig, Profile, QueueKind};
 
 pub use crate::html::TIMELINE_FILE;
 
+/// Where a launched stage's own figures are, besides the target URL.
+#[derive(Debug, Clone, Default)]
+pub struct StageEndpoints {
+    /// HAProxy's CSV stats page.
+    pub haproxy_stats_url: Option<String>,
+    /// Each API instance's own URL (empty: scrape the target URL).
+    pub instance_urls: Vec<String>,
+}
+
 pub struct ProfilerSession {
     task: JoinHandle<Vec<Sample>>,
     stop: CancellationToken,
@@ -45,17 +54,24 @@ impl ProfilerSession {
         embedded: bool,
         profile: Option<&Profile>,
         launched: Option<&[crate::topology::BoxInfo]>,
-        haproxy_stats_url: Option<String>,
+        endpoints: StageEndpoints,
         max_seconds: u64,
     ) -> Self {
-        let mut boxes = vec![BoxSpec { tier: "generator".into(), members: Members::GeneratorThreads, cpu_quota: None }];
+        let StageEndpoints { haproxy_stats_url, instance_urls } = endpoints;
+        // The generator's box is this process's cgroup when it runs in its reserved share
+        // (`topology::generator_box`): judged against that quota, not the machine's cores.
+        let generator_quota = super::collect::cgroup_quota::cpu_quota_cores(std::process::id());
+        let mut boxes = vec![BoxSpec { tier: "generator".into(), members: Members::GeneratorThreads, cpu_quota: generator_quota }];
         if embedded {
             boxes.push(BoxSpec { tier: "app".into(), members: Members::EmbeddedServiceThreads, cpu_quota: None });
         }
         if let Some(launched) = launched {
             boxes.extend(tier_boxes(launched));
         }
-        let mut collectors: Vec<Box<dyn Collector>> = vec![Box::new(ServiceCollector::new(client.clone(), vec![base_url.to_owned()]))];
+        // Every instance on its own: through a load balancer each scrape reaches another one,
+        // and counters of different instances make no rate.
+        let scraped = if instance_urls.is_empty() { vec![base_url.to_owned()] } else { instance_urls };
+        let mut collectors: Vec<Box<dyn Collector>> = vec![Box::new(ServiceCollector::new(client.clone(), scraped))];
         if let Some(p) = profile {
             let quota = |tier: &str| p.boxes.iter().find(|b| b.tier == tier).and_then(|b| b.cpus);
             if let DatabaseConfig::Postgres(pg) = &p.service.database {
@@ -83,6 +99,7 @@ impl ProfilerSession {
         if let Some(url) = haproxy_stats_url {
             collectors.push(Box::new(HaproxyCollector::new(client.clone(), url)));
         }
+        collectors.push(Box::new(super::collect::steal::StealCollector::default()));
         let host = HostCollector::new(boxes);
         let box_infos = host.box_infos();
         collectors.insert(0, Box::new(host));
@@ -127,6 +144,14 @@ fn tier_boxes(launched: &[crate::topology::BoxInfo]) -> Vec<BoxSpec> {
 /// Adds the verdict and recommendation to `summary`.
 pub fn conclude(summary: &mut Summary, timeline: &Timeline, stage: &str) {
     let (verdict, recommendation) = analysis::analyse(summary, timeline, stage);
+    // The verdict judged the run although the self-check flagged it: the lateness was the
+    // embedded service's CPU on the machine both share (see `verdict.rs`). Said, not hidden.
+    if summary.generator.overloaded && verdict.bottleneck != "generator" {
+        summary.generator.overloaded = false;
+        summary.trustworthy = true;
+        let reasons = std::mem::take(&mut summary.generator.reasons);
+        summary.generator.waived = reasons.into_iter().map(|r| format!("{r} (waived: the embedded service saturated the machine the generator shares with it, whose own threads idled)")).collect();
+    }
     summary.verdict = Some(verdict);
     summary.recommendation = Some(recommendation);
 }

@@ -27,7 +27,8 @@ pub struct EmbeddedService {
 impl EmbeddedService {
     /// Loads `profiles_dir/<profile>.toml` and starts the service on it.
     pub fn start(profile: &str, profiles_dir: &Path) -> Result<Self, TargetError> {
-        let path = profiles_dir.join(format!("{profile}.toml"));
+        // A name in the profiles directory, or a path to a `.toml` (as everywhere else).
+        let path = crate::topology::profile_path(profile, profiles_dir);
         let mut loaded = service::config::Profile::load(&path)
             .map_err(|e| TargetError::Profile { name: profile.to_owned(), message: e.to_string() })?;
         let data_dir = tempfile::Builder::new()

@@ -30,17 +30,30 @@ impl TargetChoice {
         }
     }
 
-    /// Embedded for single-box (and with `force_embedded`), the topology launcher for a
-    /// profile whose boxes include servers (db, cache, lb, worker, …).
+    /// The topology launcher for a profile whose boxes include servers (db, cache, lb,
+    /// worker, …), and for a one-box profile too when boxes can be confined: the single box is
+    /// then one app process in a cgroup with its quota, like every later stage's boxes, so
+    /// stages compare on the same machine budget (it needs no server installed: SQLite and a
+    /// local object store). Embedded (in this process, unconfined) with `force_embedded`, or
+    /// for a one-box profile when cgroups are not writable — today's behaviour, with the
+    /// launcher's warning that boxes are unconfined.
     pub fn for_profile(profile: String, profiles_dir: PathBuf, force_embedded: bool) -> Self {
         let path = crate::topology::profile_path(&profile, &profiles_dir);
-        let has_servers = service::config::Profile::load(&path)
-            .map(|p| p.boxes.iter().any(|b| b.tier != "app" && b.count > 0) || p.boxes.iter().any(|b| b.tier == "app" && b.count > 1))
-            .unwrap_or(false);
-        if has_servers && !force_embedded {
-            Self::Topology { profile, profiles_dir }
-        } else {
+        let service_boxes = |p: &service::config::Profile| -> Vec<(String, u32)> {
+            p.boxes.iter().filter(|b| b.tier != crate::topology::budget::GENERATOR_TIER).map(|b| (b.tier.clone(), b.count)).collect()
+        };
+        let boxes = service::config::Profile::load(&path).map(|p| service_boxes(&p)).unwrap_or_default();
+        let has_servers = boxes.iter().any(|(t, n)| t != "app" && *n > 0) || boxes.iter().any(|(t, n)| t == "app" && *n > 1);
+        let confinable = !boxes.is_empty() && !matches!(crate::topology::cgroup::detect(), crate::topology::cgroup::Mode::Unconfined { .. });
+        if force_embedded || !(has_servers || confinable) {
+            if !force_embedded && !boxes.is_empty() {
+                if let crate::topology::cgroup::Mode::Unconfined { reason } = crate::topology::cgroup::detect() {
+                    eprintln!("warning: the single box runs inside the generator's process, WITHOUT its CPU quota: {reason}");
+                }
+            }
             Self::Embedded { profile, profiles_dir }
+        } else {
+            Self::Topology { profile, profiles_dir }
         }
     }
 }
@@ -83,6 +96,12 @@ pub struct RunningTarget {
     /// The stage on real servers (its boxes feed the profiler; the autoscaler adds and
     /// removes its instances while the run goes on, hence the lock).
     pub deployment: Option<std::sync::Arc<tokio::sync::Mutex<crate::topology::Deployment>>>,
+    /// Keep the corpus the first run preloaded and hand it to later runs on this target
+    /// (evolve's steps on one stage), instead of writing it again each run. Off by default:
+    /// the gate counts what a run's preload writes.
+    pub keep_corpus: bool,
+    /// The kept corpus: (scenario seed, preload size, ids).
+    corpus: std::sync::Mutex<Option<(u64, u32, Vec<String>)>>,
 }
 
 /// How long a target gets to answer `/healthz`.
@@ -95,7 +114,7 @@ impl RunningTarget {
             TargetChoice::External { url } => {
                 let base_url = url.trim_end_matches('/').to_owned();
                 remote::check(client, &base_url).await?;
-                Ok(Self { base_url, kind: "external", profile: None, embedded: None, deployment: None })
+                Ok(Self { base_url, kind: "external", profile: None, embedded: None, deployment: None, keep_corpus: false, corpus: Default::default() })
             }
             TargetChoice::Embedded { profile, profiles_dir } => {
                 let service = embedded::EmbeddedService::start(profile, profiles_dir)?;
@@ -104,18 +123,40 @@ impl RunningTarget {
                     service.stop().await;
                     return Err(TargetError::Unreachable { url: base_url, reason: e });
                 }
-                Ok(Self { base_url, kind: "embedded", profile: Some(profile.clone()), embedded: Some(service), deployment: None })
+                Ok(Self { base_url, kind: "embedded", profile: Some(profile.clone()), embedded: Some(service), deployment: None, keep_corpus: false, corpus: Default::default() })
             }
             TargetChoice::Topology { profile, profiles_dir } => {
                 let loaded = service::config::Profile::load(&crate::topology::profile_path(profile, profiles_dir))
                     .map_err(|e| TargetError::Profile { name: profile.clone(), message: e.to_string() })?;
-                let run_dir = std::env::temp_dir().join(format!("loadgen-topology-{}", crate::topology::new_run_id(profile)));
-                let mut options = crate::topology::TopologyOptions::new(run_dir)?;
-                options.keep_run_dir = false;
+                // A fresh 0700 directory of unpredictable name, removed at teardown.
+                let options = crate::topology::TopologyOptions::temporary()?;
                 let deployment = crate::topology::Topology::up(loaded, options).await?;
                 let base_url = deployment.base_url.clone();
-                Ok(Self { base_url, kind: "topology", profile: Some(profile.clone()), embedded: None, deployment: Some(std::sync::Arc::new(tokio::sync::Mutex::new(deployment))) })
+                let deployment = Some(std::sync::Arc::new(tokio::sync::Mutex::new(deployment)));
+                Ok(Self { base_url, kind: "topology", profile: Some(profile.clone()), embedded: None, deployment, keep_corpus: false, corpus: Default::default() })
             }
+        }
+    }
+
+    /// A stage the caller brought up itself (its boxes feed the profiler as if the run had
+    /// launched it); `stop` tears it down.
+    pub fn launched(deployment: crate::topology::Deployment) -> Self {
+        let base_url = deployment.base_url.clone();
+        let profile = Some(deployment.profile.name.clone());
+        let deployment = Some(std::sync::Arc::new(tokio::sync::Mutex::new(deployment)));
+        Self { base_url, kind: "topology", profile, embedded: None, deployment, keep_corpus: false, corpus: Default::default() }
+    }
+
+    /// The corpus an earlier run on this target preloaded for the same seed and size.
+    pub fn kept_corpus(&self, seed: u64, preload: u32) -> Option<Vec<String>> {
+        let kept = self.corpus.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        kept.as_ref().filter(|(s, n, _)| *s == seed && *n == preload).map(|(_, _, ids)| ids.clone())
+    }
+
+    /// Keeps `ids` for later runs when [`Self::keep_corpus`] is on.
+    pub fn keep(&self, seed: u64, preload: u32, ids: &[String]) {
+        if self.keep_corpus {
+            *self.corpus.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((seed, preload, ids.to_vec()));
         }
     }
 

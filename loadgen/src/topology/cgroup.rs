@@ -11,9 +11,12 @@
 //!   Nesting under our own group respects whatever limits the caller already runs under.
 //! * neither writable: boxes are unconfined, with one warning per process.
 //!
-//! The period is 100 ms so that small quotas stay meaningful (0.01 core = 1 ms per period,
-//! the kernel's minimum quota). The shared `scaleloop` parent is left in place: parallel runs
-//! create their run directories under it and removing it would race with them.
+//! The CFS period is short, 10 ms: a box that used up its quota waits for the next period, so
+//! with the kernel's default 100 ms a 0.125-core box would stall for 87.5 ms in every 100 — a
+//! stall the latency percentiles would blame on the box's tier. Below 0.1 core the period
+//! grows so that the quota stays at the kernel's 1 ms minimum. The shared `scaleloop` parent is
+//! left in place: parallel runs create their run directories under it and removing it would
+//! race with them.
 
 use std::{
     path::{Path, PathBuf},
@@ -25,7 +28,8 @@ use nix::{sys::signal::kill, sys::signal::Signal, unistd::Pid};
 
 use super::TopologyError;
 
-const PERIOD_US: u64 = 100_000;
+const PERIOD_US: u64 = 10_000;
+const MAX_PERIOD_US: u64 = 1_000_000;
 const MIN_QUOTA_US: u64 = 1_000;
 
 /// Which cgroup interface this machine offers us.
@@ -55,8 +59,24 @@ pub struct BoxCgroup {
     pub usage_file: Option<PathBuf>,
 }
 
-/// Our own path inside the v1 hierarchy that has `controller` (from `/proc/self/cgroup`).
-fn own_v1_path(controller: &str) -> Option<String> {
+/// While this process sits in its generator box (see `generator_box.rs`), the v1 groups it
+/// came from, per controller: a stage's boxes nest under those, never under the generator's
+/// group, whose quota the kernel would otherwise enforce over the whole stage.
+static HOME: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// Records (or, with an empty list, forgets) where this process came from.
+pub(super) fn set_home(paths: Vec<(String, String)>) {
+    *HOME.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = paths;
+}
+
+/// Our own path inside the v1 hierarchy that has `controller` (from `/proc/self/cgroup`), or
+/// the one we came from while in the generator's box.
+pub(super) fn own_v1_path(controller: &str) -> Option<String> {
+    let home = HOME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, path)) = home.iter().find(|(c, _)| c == controller) {
+        return Some(path.clone());
+    }
+    drop(home);
     let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
     text.lines().find_map(|l| {
         let mut parts = l.splitn(3, ':');
@@ -99,9 +119,15 @@ fn write(path: &Path, value: &str) -> Result<(), TopologyError> {
     std::fs::write(path, value).map_err(|e| TopologyError::io(format!("writing {value:?} to {}", path.display()), e))
 }
 
-/// `cpu.cfs_quota_us` / `cpu.max` quota for `cpus` cores at the 100 ms period.
-pub fn quota_us(cpus: f64) -> u64 {
-    ((cpus * PERIOD_US as f64).round() as u64).max(MIN_QUOTA_US)
+/// `(quota, period)` in µs for `cpus` cores: the 10 ms period, or a longer one when the quota
+/// would fall below the kernel's 1 ms minimum (0.05 core = 1 ms every 20 ms).
+pub fn quota_us(cpus: f64) -> (u64, u64) {
+    let period = if cpus * PERIOD_US as f64 >= MIN_QUOTA_US as f64 {
+        PERIOD_US
+    } else {
+        ((MIN_QUOTA_US as f64 / cpus.max(1e-3)).ceil() as u64).min(MAX_PERIOD_US)
+    };
+    (((cpus * period as f64).round() as u64).max(MIN_QUOTA_US), period)
 }
 
 impl RunCgroups {
@@ -180,16 +206,22 @@ impl RunCgroups {
         let bytes = memory_mib.map(|m| (m * 1024 * 1024).to_string());
         match &self.mode {
             Mode::V2 { .. } => {
-                let max = cpus.map_or_else(|| format!("max {PERIOD_US}"), |c| format!("{} {PERIOD_US}", quota_us(c)));
+                let max = cpus.map_or_else(|| format!("max {PERIOD_US}"), |c| {
+                    let (quota, period) = quota_us(c);
+                    format!("{quota} {period}")
+                });
                 write(&cg.dirs[0].join("cpu.max"), &max)?;
                 if let Some(b) = &bytes {
                     write(&cg.dirs[0].join("memory.max"), b)?;
                 }
             }
             Mode::V1 { .. } => {
-                write(&cg.dirs[0].join("cpu.cfs_period_us"), &PERIOD_US.to_string())?;
-                let quota = cpus.map_or_else(|| "-1".to_owned(), |c| quota_us(c).to_string());
-                write(&cg.dirs[0].join("cpu.cfs_quota_us"), &quota)?;
+                let (quota, period) = cpus.map_or((None, PERIOD_US), |c| {
+                    let (q, p) = quota_us(c);
+                    (Some(q), p)
+                });
+                write(&cg.dirs[0].join("cpu.cfs_period_us"), &period.to_string())?;
+                write(&cg.dirs[0].join("cpu.cfs_quota_us"), &quota.map_or_else(|| "-1".to_owned(), |q| q.to_string()))?;
                 if let (Some(b), Some(mem)) = (&bytes, cg.dirs.get(1)) {
                     write(&mem.join("memory.limit_in_bytes"), b)?;
                 }
@@ -203,14 +235,20 @@ impl RunCgroups {
     /// left over is emptied and removed here).
     pub fn remove(&self) {
         for run_dir in &self.run_dirs {
-            if let Ok(entries) = std::fs::read_dir(run_dir) {
-                for e in entries.flatten().filter(|e| e.path().is_dir()) {
-                    BoxCgroup { dirs: vec![e.path()], usage_file: None }.remove();
-                }
-            }
-            rmdir_retrying(run_dir);
+            remove_run_dir(run_dir);
         }
     }
+}
+
+/// Empties and removes every box under a run's cgroup directory, then the directory (also
+/// what the sweep of a killed harness's run does, see `sweep.rs`).
+pub(super) fn remove_run_dir(run_dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(run_dir) {
+        for e in entries.flatten().filter(|e| e.path().is_dir()) {
+            BoxCgroup { dirs: vec![e.path()], usage_file: None }.remove();
+        }
+    }
+    rmdir_retrying(run_dir);
 }
 
 impl BoxCgroup {
@@ -285,10 +323,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn small_quotas_stay_above_the_kernel_minimum() {
-        assert_eq!(quota_us(0.5), 50_000);
-        assert_eq!(quota_us(0.25), 25_000);
-        assert_eq!(quota_us(0.001), MIN_QUOTA_US);
-        assert_eq!(quota_us(2.0), 200_000);
+    fn quotas_use_a_short_period_and_stay_above_the_kernel_minimum() {
+        assert_eq!(quota_us(0.5), (5_000, 10_000));
+        assert_eq!(quota_us(0.125), (1_250, 10_000));
+        assert_eq!(quota_us(0.1), (1_000, 10_000));
+        assert_eq!(quota_us(2.0), (20_000, 10_000));
+        // Below 0.1 core the period stretches so the quota stays 1 ms and the share is kept.
+        assert_eq!(quota_us(0.05), (1_000, 20_000));
+        let (q, p) = quota_us(0.001);
+        assert!(q >= MIN_QUOTA_US && p <= MAX_PERIOD_US, "{q}/{p}");
     }
 }

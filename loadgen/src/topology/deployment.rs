@@ -1,25 +1,36 @@
 //! A running topology: bring-up in order, its servers and boxes, and the teardown on
 //! [`Deployment::down`] or drop. What can be done to it while it runs is in `operations.rs`,
 //! what can be read from it in `views.rs`.
+//!
+//! The run directory is created fresh, mode 0700 (see `secure.rs`). PostgreSQL running as
+//! the postgres user (when we are root) could not enter it, so its clusters then live in a
+//! 0700 directory of their own, owned by that user and removed at teardown; otherwise in
+//! `<run dir>/pg`. Both are in the run's owner record, which a later launch uses to sweep
+//! them if this process is killed (see `sweep.rs`).
 
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     time::Duration,
 };
 
-use nix::unistd::{geteuid, User};
 use service::config::Profile;
 
+mod databases;
+mod faults;
 mod operations;
 mod views;
+
+pub use faults::Server;
 
 use super::{
     app::{self, AppInstance, Endpoints, Launch, Role},
     cgroup::{BoxCgroup, RunCgroups},
     haproxy::{self, HaProxy},
-    postgres::{self, PgNode, PgSettings},
+    postgres::{PgNode, PgSettings},
     process::RunAs,
     redis::{self, RedisNode},
+    secure::{self, Secret},
+    sweep::{Owner, Record},
     Binaries, Plan, TopologyError, TopologyOptions,
 };
 
@@ -79,6 +90,12 @@ pub struct Deployment {
     replicas: Vec<Boxed<PgNode>>,
     standby: Option<Boxed<PgNode>>,
     primaries: Vec<Boxed<PgNode>>,
+    /// The clusters' shared settings (directory, password), made before the first cluster.
+    pg: Option<PgSettings>,
+    /// Directories removed at teardown even when the run directory is kept.
+    scratch_dirs: Vec<PathBuf>,
+    /// This process's record of the run, withdrawn at the end of teardown.
+    owner: Option<Owner>,
     next_instance: u32,
     down: bool,
 }
@@ -86,7 +103,13 @@ pub struct Deployment {
 impl Deployment {
     pub(super) async fn start(profile: Profile, plan: Plan, bins: Binaries, options: TopologyOptions) -> Result<Self, TopologyError> {
         let run_id = super::new_run_id(&profile.name);
-        let run_dir = options.run_dir.clone();
+        let run_dir = match &options.run_dir {
+            Some(dir) => {
+                secure::create_fresh_dir(dir)?;
+                dir.clone()
+            }
+            None => secure::fresh_temp_dir("scaleloop-run-")?,
+        };
         for sub in ["logs", "data"] {
             std::fs::create_dir_all(run_dir.join(sub)).map_err(|e| TopologyError::io(format!("creating {}", run_dir.join(sub).display()), e))?;
         }
@@ -111,10 +134,25 @@ impl Deployment {
             replicas: Vec::new(),
             standby: None,
             primaries: Vec::new(),
+            pg: None,
+            scratch_dirs: Vec::new(),
+            owner: None,
             next_instance: 0,
             down: false,
         };
         // From here on an early return drops `d`, which tears down what was started.
+        if plan.db > 0 {
+            d.pg = Some(d.pg_settings()?);
+        }
+        d.owner = Some(Owner::register(Record {
+            pid: 0,
+            start_time: 0,
+            run_id: d.run_id.clone(),
+            run_dir: d.run_dir.clone(),
+            keep_run_dir: d.options.keep_run_dir,
+            scratch_dirs: d.scratch_dirs.clone(),
+            cgroups: d.cgroups.run_dirs().to_vec(),
+        })?);
         if plan.db > 0 {
             d.start_postgres(&plan).await?;
         }
@@ -150,96 +188,15 @@ impl Deployment {
         Ok((self.cgroups.create_box(name, cpus, mem)?, cpus, mem))
     }
 
-    fn pg_settings(&self) -> Result<PgSettings, TopologyError> {
-        let run_as = if geteuid().is_root() {
-            let user = User::from_name("postgres")
-                .ok()
-                .flatten()
-                .ok_or(TopologyError::MissingBinary { program: "the postgres user", package: "postgresql" })?;
-            Some(RunAs { uid: user.uid.as_raw(), gid: user.gid.as_raw() })
-        } else {
-            None
-        };
-        if run_as.is_some() {
-            // The postgres user must be able to reach its directories inside the run directory.
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&self.run_dir, std::fs::Permissions::from_mode(0o755))
-                .map_err(|e| TopologyError::io(format!("opening {} to the postgres user", self.run_dir.display()), e))?;
-        }
-        Ok(PgSettings {
-            bin: self.bins.pg_bin.clone().unwrap_or_default(),
-            run_as,
-            synchronous_commit: self.profile.topology.synchronous_commit.as_pg(),
-            shared_buffers_mib: self.profile.topology.pg_shared_buffers_mib,
-        })
-    }
-
-    async fn start_pg_node(&self, settings: &PgSettings, tier: &'static str, name: &str, upstream: Option<u16>) -> Result<Boxed<PgNode>, TopologyError> {
-        let dir = self.run_dir.join("pg").join(name);
-        let logs = self.logs();
-        let (s, n, d) = (settings.clone(), name.to_owned(), dir.clone());
-        // initdb and pg_basebackup take seconds; keep them off the async threads.
-        tokio::task::spawn_blocking(move || match upstream {
-            None => postgres::init_primary(&s, &n, &d, &logs),
-            Some(port) => postgres::base_backup(&s, &n, port, &d, &logs),
-        })
-        .await
-        .map_err(|e| TopologyError::io("joining a setup task", std::io::Error::other(e)))??;
-        let (cgroup, cpus, memory_mib) = self.make_box(tier, name)?;
-        let procs = cgroup.as_ref().map(BoxCgroup::procs_files).unwrap_or_default();
-        let mut attempt = 0;
-        let node = loop {
-            attempt += 1;
-            match postgres::start(settings, name, &dir, super::process::free_port()?, procs.clone(), &self.logs()).await {
-                Err(e) if attempt < 3 && super::port_clash(&e) => continue,
-                other => break other?,
-            }
-        };
-        Ok(Boxed { tier, cgroup, cpus, memory_mib, node })
-    }
-
-    async fn start_postgres(&mut self, plan: &Plan) -> Result<(), TopologyError> {
-        let settings = self.pg_settings()?;
-        for i in 0..plan.db {
-            let name = if plan.db > 1 { format!("pg-shard-{i}") } else { "pg-primary".to_owned() };
-            let node = self.start_pg_node(&settings, "db", &name, None).await?;
-            postgres::create_database(&node.node).await?;
-            self.primaries.push(node);
-        }
-        let primary_port = self.primaries[0].node.port;
-        let mut followers = Vec::new();
-        if plan.standby {
-            self.standby = Some(self.start_pg_node(&settings, "db-standby", "pg-standby", Some(primary_port)).await?);
-            followers.push("pg-standby".to_owned());
-        }
-        for i in 1..=plan.replicas {
-            let name = format!("pg-replica-{i}");
-            let node = self.start_pg_node(&settings, "db-replica", &name, Some(primary_port)).await?;
-            self.replicas.push(node);
-            followers.push(name);
-        }
-        postgres::verify_streaming(&self.primaries[0].node, &followers).await?;
-        if self.profile.topology.synchronous_standby {
-            postgres::make_synchronous(&self.primaries[0].node, "pg-standby").await?;
-        }
-        self.set_pg_endpoints();
-        Ok(())
-    }
-
-    fn set_pg_endpoints(&mut self) {
-        self.endpoints.primary_url = self.primaries.first().map(|p| p.node.url());
-        self.endpoints.replica_urls = self.replicas.iter().map(|r| r.node.url()).collect();
-        self.endpoints.shard_urls = if self.primaries.len() > 1 { self.primaries.iter().map(|p| p.node.url()).collect() } else { Vec::new() };
-    }
-
     async fn start_redis(&mut self) -> Result<(), TopologyError> {
         let (cgroup, cpus, memory_mib) = self.make_box("cache", "redis")?;
         let procs = cgroup.as_ref().map(BoxCgroup::procs_files).unwrap_or_default();
         let bin = self.bins.redis.clone().unwrap_or_default();
+        let password = Secret::generate();
         let mut attempt = 0;
         let node = loop {
             attempt += 1;
-            match redis::start(&bin, &self.run_dir.join("redis"), procs.clone(), &self.logs(), memory_mib).await {
+            match redis::start(&bin, &self.run_dir.join("redis"), &password, procs.clone(), &self.logs(), memory_mib).await {
                 Err(e) if attempt < 3 && super::port_clash(&e) => continue,
                 other => break other?,
             }
@@ -284,16 +241,22 @@ impl Deployment {
         Ok(name)
     }
 
-    async fn start_lb(&mut self) -> Result<(), TopologyError> {
+    /// The load balancer's pools as the API instances are now: (backend, [(server, port)]).
+    fn lb_pools(&self) -> Vec<(String, Vec<(String, u16)>)> {
         let split = self.profile.topology.split_read_write;
         let backends: &[Role] = if split { &[Role::ApiRead, Role::ApiWrite] } else { &[Role::Api] };
-        let pools: Vec<(String, Vec<(String, u16)>)> = backends
+        backends
             .iter()
             .map(|&role| {
                 let servers = self.apps.iter().filter(|a| a.role == role).filter_map(|a| Some((a.name.clone(), a.port?))).collect();
                 (role.tier().to_owned(), servers)
             })
-            .collect();
+            .collect()
+    }
+
+    async fn start_lb(&mut self) -> Result<(), TopologyError> {
+        let split = self.profile.topology.split_read_write;
+        let pools = self.lb_pools();
         let (cgroup, cpus, memory_mib) = self.make_box("lb", "haproxy")?;
         let procs = cgroup.as_ref().map(BoxCgroup::procs_files).unwrap_or_default();
         let bin = self.bins.haproxy.clone().unwrap_or_default();
@@ -310,8 +273,9 @@ impl Deployment {
     }
 
     /// Stops everything (load balancer, instances, Redis, replicas, standby, primaries, in
-    /// that order), removes the boxes' cgroups and, unless asked to keep it, the run
-    /// directory. Blocks for up to a few seconds per server; idempotent.
+    /// that order), removes the boxes' cgroups, the clusters' own directory and, unless asked
+    /// to keep it, the run directory, then withdraws the owner record. Blocks for up to a few
+    /// seconds per server; idempotent.
     pub fn down(&mut self) {
         if self.down {
             return;
@@ -335,9 +299,20 @@ impl Deployment {
             remove_box(&b.cgroup);
         }
         self.cgroups.remove();
+        for dir in &self.scratch_dirs {
+            let _ = std::fs::remove_dir_all(dir);
+        }
         if !self.options.keep_run_dir {
             let _ = std::fs::remove_dir_all(&self.run_dir);
         }
+        if let Some(owner) = &self.owner {
+            owner.release();
+        }
+    }
+
+    /// Where the PostgreSQL clusters live (`None` without PostgreSQL).
+    pub fn pg_dir(&self) -> Option<&Path> {
+        self.pg.as_ref().map(|s| s.root.as_path())
     }
 }
 

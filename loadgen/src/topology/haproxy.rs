@@ -94,8 +94,21 @@ pub async fn start(
     cgroup_procs: Vec<PathBuf>,
     logs: &Path,
 ) -> Result<HaProxy, TopologyError> {
+    start_on(bin, dir, pools, split, cgroup_procs, logs, (process::free_port()?, process::free_port()?)).await
+}
+
+/// [`start`] on given (frontend, stats) ports: an HAProxy started again after a fault takes
+/// its old ones, which the generator and the profiler are using.
+pub async fn start_on(
+    bin: &Path,
+    dir: &Path,
+    pools: &[(String, Vec<(String, u16)>)],
+    split: bool,
+    cgroup_procs: Vec<PathBuf>,
+    logs: &Path,
+    (port, stats_port): (u16, u16),
+) -> Result<HaProxy, TopologyError> {
     std::fs::create_dir_all(dir).map_err(|e| TopologyError::io(format!("creating {}", dir.display()), e))?;
-    let (port, stats_port) = (process::free_port()?, process::free_port()?);
     let socket = dir.join("haproxy.sock");
     let config = dir.join("haproxy.cfg");
     std::fs::write(&config, config_text(port, stats_port, &socket, pools, split))

@@ -2,6 +2,9 @@
 //! — PostgreSQL primary, standby, streaming read replicas or shards; Redis; HAProxy over N
 //! service instances; a worker fleet — each box a cgroup with the profile's CPU quota and
 //! memory limit, all on loopback ports in one run directory; and tears it all down again.
+//! The servers are the run's own: PostgreSQL and Redis require passwords generated per run,
+//! the run directory is new and 0700 (`secure.rs`), and what a killed harness left is swept
+//! by the next launch (`sweep.rs`).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), loadgen::topology::TopologyError> {
@@ -22,12 +25,16 @@
 //! failed start drops it and tears the partial bring-up down.
 
 pub mod app;
+pub mod budget;
 pub mod cgroup;
 mod deployment;
+pub mod generator_box;
 pub mod haproxy;
 pub mod postgres;
 pub mod process;
 pub mod redis;
+pub mod secure;
+pub mod sweep;
 
 use std::{
     path::{Path, PathBuf},
@@ -37,7 +44,7 @@ use std::{
 
 use service::config::{BoxSpec, CacheConfig, ConfigError, DatabaseConfig, Profile, QueueKind};
 
-pub use deployment::{BoxInfo, Deployment};
+pub use deployment::{BoxInfo, Deployment, Server};
 
 /// Why a topology could not be brought up or changed.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +67,10 @@ pub enum TopologyError {
     Redis(String),
     #[error("HAProxy `{command}`: {reply}")]
     HaProxy { command: String, reply: String },
+    #[error("refusing run directory {path}: something already exists there (run directories are created new; remove it or name another)")]
+    RunDirExists { path: PathBuf },
+    #[error("refusing {path}: {reason}")]
+    Unsafe { path: PathBuf, reason: String },
 }
 
 impl TopologyError {
@@ -73,11 +84,17 @@ impl TopologyError {
     }
 }
 
+/// Environment variable naming the executable whose `serve-internal` runs the service
+/// instances, when it is not the current one.
+pub const EXE_ENV: &str = "SCALELOOP_LOADGEN_EXE";
+
 /// Where and how to bring a topology up.
 #[derive(Debug, Clone)]
 pub struct TopologyOptions {
-    /// Logs, data, generated configs. Created if missing.
-    pub run_dir: PathBuf,
+    /// Logs, data, generated configs: created fresh with mode 0700, and refused when the
+    /// path already exists. `None`: a new directory with an unpredictable name in the
+    /// system's temporary directory.
+    pub run_dir: Option<PathBuf>,
     /// Keep the run directory after teardown (logs to read); else it is removed.
     pub keep_run_dir: bool,
     /// Executable with the hidden `serve-internal` subcommand (the `loadgen` binary).
@@ -85,11 +102,24 @@ pub struct TopologyOptions {
 }
 
 impl TopologyOptions {
-    /// Options for `run_dir`, running service instances from the current executable and
+    /// Options for `run_dir`, running service instances from the current executable (or the
+    /// one [`EXE_ENV`] names: a test binary embedding the library has no `serve-internal`) and
     /// keeping the run directory.
     pub fn new(run_dir: impl Into<PathBuf>) -> Result<Self, TopologyError> {
-        let exe = std::env::current_exe().map_err(|e| TopologyError::io("locating the loadgen executable", e))?;
-        Ok(Self { run_dir: run_dir.into(), keep_run_dir: true, exe })
+        Ok(Self { run_dir: Some(run_dir.into()), keep_run_dir: true, exe: Self::default_exe()? })
+    }
+
+    /// Options for a run directory of its own in the system's temporary directory, removed
+    /// at teardown.
+    pub fn temporary() -> Result<Self, TopologyError> {
+        Ok(Self { run_dir: None, keep_run_dir: false, exe: Self::default_exe()? })
+    }
+
+    fn default_exe() -> Result<PathBuf, TopologyError> {
+        match std::env::var_os(EXE_ENV) {
+            Some(exe) => Ok(PathBuf::from(exe)),
+            None => std::env::current_exe().map_err(|e| TopologyError::io("locating the loadgen executable", e)),
+        }
     }
 }
 
@@ -105,10 +135,21 @@ impl Topology {
     }
 
     /// Brings `profile` up; returns when every server is ready, replicas are streaming and
-    /// every instance answers `/healthz` through the load balancer.
+    /// every instance answers `/healthz` through the load balancer. A stage whose boxes and
+    /// generator share add up to more than this machine's cores is scaled down to fit first
+    /// (see [`budget::fit`]); what killed harnesses left behind is swept first (see [`sweep`]).
     pub async fn up(profile: Profile, options: TopologyOptions) -> Result<Deployment, TopologyError> {
+        let (profile, note) = budget::fit(profile, budget::machine_cores());
+        if let Some(note) = note {
+            eprintln!("warning: {note}");
+        }
         let plan = Plan::of(&profile)?;
         let bins = Binaries::locate(&plan)?;
+        // What a killed harness left (its servers, cgroups, run directories) goes first: it
+        // holds cores and memory this stage's boxes were promised.
+        for line in sweep::leftovers() {
+            eprintln!("{line}");
+        }
         Deployment::start(profile, plan, bins, options).await
     }
 }

@@ -5,6 +5,13 @@
 //! PostgreSQL refuses to run as root, so when we are root every PostgreSQL program runs as
 //! the `postgres` user and the cluster directory is owned by it. `fsync` stays on: an
 //! acknowledged write must survive a crash (the failover test checks it does).
+//!
+//! Authentication: every TCP connection, replication included, needs the run's generated
+//! password (`scram-sha-256` in `pg_hba.conf`, no `trust` line). initdb reads it from a
+//! `--pwfile`, removed once it ran; pg_basebackup and the standbys' WAL receivers read it
+//! from the run's pgpass file (`passfile=` in `primary_conninfo`), so it is in no command
+//! line and no replication setting. Both files are mode 0600 in the clusters' 0700
+//! directory. The Unix socket is off (`unix_socket_directories = ''`).
 
 use std::{
     path::{Path, PathBuf},
@@ -16,6 +23,7 @@ use sqlx::{Connection, Row};
 
 use super::{
     process::{self, RunAs, Spec, Supervised},
+    secure::{self, Secret},
     TopologyError,
 };
 
@@ -32,6 +40,32 @@ pub struct PgSettings {
     pub run_as: Option<RunAs>,
     pub synchronous_commit: &'static str,
     pub shared_buffers_mib: u32,
+    /// Where the clusters live: mode 0700, owned by the user they run as.
+    pub root: PathBuf,
+    /// The `postgres` superuser's password, which the standbys replicate with too.
+    pub password: Secret,
+}
+
+impl PgSettings {
+    /// The run's pgpass file.
+    pub fn passfile(&self) -> PathBuf {
+        self.root.join("pgpass")
+    }
+}
+
+/// The client authentication of every cluster: the password over TCP, for sessions and
+/// replication alike; the (disabled) Unix socket as the OS user, for completeness.
+const PG_HBA: &str = "# scaleloop topology launcher: a password for every TCP connection, no trust\n\
+    local all all peer\n\
+    host all all 127.0.0.1/32 scram-sha-256\n\
+    host all all ::1/128 scram-sha-256\n\
+    host replication all 127.0.0.1/32 scram-sha-256\n\
+    host replication all ::1/128 scram-sha-256\n";
+
+/// Writes the run's pgpass file (see the module comment); once per run, before any cluster.
+pub fn write_passfile(settings: &PgSettings) -> Result<(), TopologyError> {
+    let line = format!("127.0.0.1:*:*:postgres:{}\n", settings.password.expose());
+    secure::write_secret_file(&settings.passfile(), &line, settings.run_as)
 }
 
 /// The newest installed PostgreSQL's `bin` directory.
@@ -58,16 +92,18 @@ pub struct PgNode {
     pub port: u16,
     pub data_dir: PathBuf,
     pub process: Supervised,
+    password: Secret,
+    passfile: PathBuf,
 }
 
 impl PgNode {
     /// URL of the service's database on this cluster.
     pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{DATABASE}", self.port)
+        format!("postgres://postgres:{}@127.0.0.1:{}/{DATABASE}", self.password.expose(), self.port)
     }
 
     fn admin_url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+        format!("postgres://postgres:{}@127.0.0.1:{}/postgres", self.password.expose(), self.port)
     }
 
     async fn connect(&self) -> Result<sqlx::PgConnection, TopologyError> {
@@ -87,12 +123,26 @@ impl PgNode {
         Ok(())
     }
 
+    /// Creates on this (new) primary the replication slot `follower` streams through: slots
+    /// are not copied to a standby, so after a failover a replica's `primary_slot_name`
+    /// names a slot the promoted standby does not have, and it would not stream at all. An
+    /// existing slot of that name is kept.
+    pub async fn create_slot_for(&self, follower: &str) -> Result<(), TopologyError> {
+        let mut c = self.connect().await?;
+        sqlx::query("SELECT pg_create_physical_replication_slot($1, true) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)")
+            .bind(slot_name(follower))
+            .execute(&mut c)
+            .await
+            .map_err(|e| pg_error(&self.name, "creating a replication slot", e))?;
+        Ok(())
+    }
+
     /// Points a replica at a new upstream (after a failover); the replica follows the new
     /// timeline (`recovery_target_timeline = latest` is the default).
     pub async fn follow(&self, upstream_port: u16) -> Result<(), TopologyError> {
         let mut c = self.connect().await?;
-        let info = conninfo(upstream_port, &self.name);
-        for sql in [format!("ALTER SYSTEM SET primary_conninfo = '{info}'"), "SELECT pg_reload_conf()".to_owned()] {
+        let info = conninfo(upstream_port, &self.name, &self.passfile);
+        for sql in [format!("ALTER SYSTEM SET primary_conninfo = {}", quote(&info)), "SELECT pg_reload_conf()".to_owned()] {
             sqlx::query(&sql).execute(&mut c).await.map_err(|e| pg_error(&self.name, "re-pointing", e))?;
         }
         Ok(())
@@ -103,8 +153,16 @@ fn pg_error(what: &str, action: &str, e: sqlx::Error) -> TopologyError {
     TopologyError::Postgres { what: what.to_owned(), message: format!("{action}: {e}") }
 }
 
-fn conninfo(port: u16, application_name: &str) -> String {
-    format!("host=127.0.0.1 port={port} user=postgres application_name={application_name}")
+/// A standby's connection to its upstream: the password comes from the pgpass file.
+fn conninfo(port: u16, application_name: &str, passfile: &Path) -> String {
+    // libpq quotes a conninfo value in single quotes, escaping `\` and `'` with `\`.
+    let file = passfile.to_string_lossy().replace('\\', "\\\\").replace('\'', "\\'");
+    format!("host=127.0.0.1 port={port} user=postgres passfile='{file}' application_name={application_name}")
+}
+
+/// `text` as a single-quoted string of the configuration files and of SQL (quotes doubled).
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }
 
 fn tool(settings: &PgSettings, name: &str, program: &str, log: &Path) -> Spec {
@@ -113,27 +171,26 @@ fn tool(settings: &PgSettings, name: &str, program: &str, log: &Path) -> Spec {
     spec
 }
 
-/// Makes `dir` (and the run directory above it) usable by the `postgres` user.
-fn prepare_dir(dir: &Path, run_as: Option<RunAs>) -> Result<(), TopologyError> {
-    std::fs::create_dir_all(dir).map_err(|e| TopologyError::io(format!("creating {}", dir.display()), e))?;
-    if let Some(who) = run_as {
-        std::os::unix::fs::chown(dir, Some(who.uid), Some(who.gid))
-            .map_err(|e| TopologyError::io(format!("giving {} to the postgres user", dir.display()), e))?;
-    }
-    Ok(())
-}
-
-/// `initdb` a new primary in `dir` (which must not exist yet), with replication enabled.
+/// `initdb` a new primary in `dir` (inside `settings.root`; must not exist yet), with
+/// replication enabled and password authentication.
 pub fn init_primary(settings: &PgSettings, name: &str, dir: &Path, logs: &Path) -> Result<(), TopologyError> {
-    prepare_dir(dir.parent().unwrap_or(dir), settings.run_as)?;
     let log = logs.join(format!("{name}.initdb.log"));
+    let pwfile = settings.root.join(format!(".{name}.pwfile"));
+    secure::write_secret_file(&pwfile, &format!("{}\n", settings.password.expose()), settings.run_as)?;
     // --no-sync: a scratch cluster; only initdb's own final flush is skipped, the server
     // itself runs with fsync on.
     let spec = tool(settings, &format!("{name} initdb"), "initdb", &log)
         .arg("-D")
         .arg(dir)
-        .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"]);
-    process::run_to_end(&spec, Duration::from_secs(120))?;
+        .args(["-U", "postgres", "--auth-local=peer", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"])
+        .arg(format!("--pwfile={}", pwfile.display()));
+    let ran = process::run_to_end(&spec, Duration::from_secs(120));
+    let _ = std::fs::remove_file(&pwfile);
+    ran?;
+    // initdb's own file has `trust` lines for replication over TCP; this one has none. The
+    // standbys get it with their base backup.
+    let hba = dir.join("pg_hba.conf");
+    std::fs::write(&hba, PG_HBA).map_err(|e| TopologyError::io(format!("writing {}", hba.display()), e))?;
     let conf = format!(
         "\n# scaleloop topology launcher\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\n\
          wal_level = replica\nmax_wal_senders = 16\nmax_replication_slots = 16\nhot_standby = on\n\
@@ -156,17 +213,23 @@ fn append(path: &Path, text: &str) -> Result<(), TopologyError> {
 /// Copies the primary on `primary_port` into `dir` as a streaming standby named `name`,
 /// with its own replication slot (so the primary keeps the WAL it has not received yet).
 pub fn base_backup(settings: &PgSettings, name: &str, primary_port: u16, dir: &Path, logs: &Path) -> Result<(), TopologyError> {
-    prepare_dir(dir.parent().unwrap_or(dir), settings.run_as)?;
-    let slot = name.replace('-', "_");
+    let slot = slot_name(name);
     let log = logs.join(format!("{name}.basebackup.log"));
-    let spec = tool(settings, &format!("{name} pg_basebackup"), "pg_basebackup", &log)
-        .args(["-h", "127.0.0.1", "-p", &primary_port.to_string(), "-U", "postgres", "-D"])
+    let mut spec = tool(settings, &format!("{name} pg_basebackup"), "pg_basebackup", &log)
+        .args(["-h", "127.0.0.1", "-p", &primary_port.to_string(), "-U", "postgres", "--no-password", "-D"])
         .arg(dir)
         .args(["-R", "-X", "stream", "--checkpoint=fast", "--no-sync", "-C", "-S", &slot]);
+    spec.env.push(("PGPASSFILE".into(), settings.passfile().to_string_lossy().into_owned()));
     process::run_to_end(&spec, Duration::from_secs(120))?;
     // -R wrote standby.signal and a primary_conninfo; this one names the standby so that
-    // pg_stat_replication on the primary can be matched to it.
-    append(&dir.join("postgresql.auto.conf"), &format!("primary_conninfo = '{}'\n", conninfo(primary_port, name)))
+    // pg_stat_replication on the primary can be matched to it (the last setting wins).
+    let info = conninfo(primary_port, name, &settings.passfile());
+    append(&dir.join("postgresql.auto.conf"), &format!("primary_conninfo = {}\n", quote(&info)))
+}
+
+/// The replication slot of follower `name` (slot names take no `-`).
+fn slot_name(name: &str) -> String {
+    name.replace('-', "_")
 }
 
 /// Starts the cluster in `dir` on `port` inside the box's cgroup; waits until it answers.
@@ -187,7 +250,14 @@ pub async fn start(
     spec.stop_signal = Signal::SIGINT;
     let mut process = Supervised::spawn(&spec)?;
     process::wait_tcp(&mut process, port, START_TIMEOUT).await?;
-    let node = PgNode { name: name.to_owned(), port, data_dir: dir.to_owned(), process };
+    let node = PgNode {
+        name: name.to_owned(),
+        port,
+        data_dir: dir.to_owned(),
+        process,
+        password: settings.password.clone(),
+        passfile: settings.passfile(),
+    };
     // Accepting TCP is not accepting queries yet ("the database system is starting up").
     let deadline = tokio::time::Instant::now() + START_TIMEOUT;
     loop {

@@ -6,6 +6,10 @@
 //!
 //! All spawns go through one long-lived thread: a parent-death signal fires when the *thread*
 //! that forked the child exits, and runtime threads come and go.
+//!
+//! Every child carries its run's log directory in its environment ([`RUN_MARK`]), which its
+//! own children inherit: how the sweep of a killed harness's run (`sweep.rs`) tells the run's
+//! processes from anyone else's that merely name a file of it.
 
 use std::{
     collections::HashSet,
@@ -25,6 +29,9 @@ use nix::{
 };
 
 use super::TopologyError;
+
+/// The environment variable naming the log directory of the run a server belongs to.
+pub const RUN_MARK: &str = "SCALELOOP_RUN_LOGS";
 
 /// Run a child as another user (PostgreSQL refuses to run as root).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +61,7 @@ pub struct Spec {
 
 impl Spec {
     pub fn new(name: impl Into<String>, program: impl Into<PathBuf>, log: PathBuf) -> Self {
+        let mark = log.parent().map(|d| (RUN_MARK.to_owned(), d.to_string_lossy().into_owned()));
         Self {
             name: name.into(),
             program: program.into(),
@@ -61,7 +69,7 @@ impl Spec {
             log,
             run_as: None,
             cgroup_procs: Vec::new(),
-            env: Vec::new(),
+            env: mark.into_iter().collect(),
             env_remove: Vec::new(),
             stop_signal: Signal::SIGTERM,
         }
@@ -172,11 +180,21 @@ impl Supervised {
             return;
         }
         let _ = killpg(self.pgid(), self.stop_signal);
+        // A paused server (the fault injector's SIGSTOP) acts on its signal only once resumed.
+        let _ = killpg(self.pgid(), Signal::SIGCONT);
         if !self.wait_group(grace) {
             tracing::warn!(name = %self.name, "did not stop within {grace:?}; killing it");
             self.kill();
         }
         self.done = true;
+    }
+
+    /// Sends `signal` to the whole group without waiting (the fault injector's SIGSTOP and
+    /// SIGCONT: a paused server keeps its sockets open and answers nothing).
+    pub fn signal_group(&self, signal: Signal) {
+        if !self.done {
+            let _ = killpg(self.pgid(), signal);
+        }
     }
 
     /// SIGKILL to the whole group (a box dying), then reap.
@@ -294,9 +312,34 @@ pub fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
     found
 }
 
+/// Live processes whose environment has `RUN_MARK=logs` (reading another user's environment
+/// takes root, as confining the boxes does).
+pub fn processes_marked(logs: &Path) -> Vec<u32> {
+    let wanted = format!("{RUN_MARK}={}", logs.display());
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != std::process::id())
+        .filter(|&pid| {
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            environ.split(|&b| b == 0).any(|var| var == wanted.as_bytes()) && !is_zombie(pid)
+        })
+        .collect()
+}
+
 /// Whether `pid` is alive (a zombie counts as gone).
 pub fn pid_alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid)
+}
+
+/// When `pid` started, in clock ticks since boot (`/proc/<pid>/stat` field 22): with the
+/// pid, it names one process for good, since a pid is reused only by a later process.
+pub fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces; count after it.
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(22 - 3)?.parse().ok()
 }
 
 fn is_zombie(pid: u32) -> bool {

@@ -158,3 +158,24 @@ pub fn assert_valid_summary(summary: &Value) {
 
 /// Held by each timing-sensitive test so that they do not compete for the machine's cores.
 pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A fresh PostgreSQL database on 127.0.0.1 named after `tag` (None locally when the server is
+/// absent; in CI its absence fails the test).
+pub async fn fresh_pg(tag: &str) -> Option<String> {
+    if tokio::net::TcpStream::connect("127.0.0.1:5432").await.is_err() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "PostgreSQL is not reachable and CI=true");
+        eprintln!("SKIPPED: PostgreSQL not reachable at 127.0.0.1:5432");
+        return None;
+    }
+    let name = format!("scaleloop_{tag}_{}_{:08x}", std::process::id(), rand::random::<u32>());
+    let admin = sqlx::PgPool::connect("postgres://postgres@127.0.0.1:5432/test").await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.unwrap();
+    Some(format!("postgres://postgres@127.0.0.1:5432/{name}"))
+}
+
+/// Drops the database [`fresh_pg`] made.
+pub async fn drop_pg(url: &str) {
+    let admin = sqlx::PgPool::connect("postgres://postgres@127.0.0.1:5432/test").await.unwrap();
+    let name = url.rsplit('/').next().unwrap();
+    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&admin).await;
+}

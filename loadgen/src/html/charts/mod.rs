@@ -20,6 +20,7 @@ pub mod cache;
 pub mod cloudwatch;
 pub mod cpu;
 pub mod errors;
+pub mod faults;
 pub mod fleet;
 pub mod latency;
 pub mod rate;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{knee::RunSeries, recommend::recommend, tiers::analyse_tiers, verdict::{decide, RunFacts}};
+use super::{knee::RunSeries, recommend::{recommend, Measured}, tiers::analyse_tiers, verdict::{decide, RunFacts}};
 use crate::profiler::{BoxInfo, Timeline};
 
 const N: usize = 60;
@@ -59,12 +59,30 @@ fn set(tl: &mut Timeline, name: &str, from: usize, f: impl Fn(usize) -> f64) {
     }
 }
 
+/// The timeline with a database box of `quota` cores, lightly used.
+fn with_db_box(mut tl: Timeline, quota: f64) -> Timeline {
+    tl.boxes.push(BoxInfo { tier: "db".into(), cpu_cores: quota, members: vec!["cgroup /db".into()] });
+    let col: Vec<Option<f64>> = tl.values("host.cpu_cores.app").iter().map(|a| Some(a * 0.2)).collect();
+    tl.series.insert("host.cpu_cores.db".into(), col);
+    tl
+}
+
+/// A launched stage's boxes: the generator unconfined, the rest with quotas.
+fn launched(run: &RunSeries, boxes: &[(&str, f64)]) -> Timeline {
+    let mut tl = timeline(run);
+    tl.boxes = vec![BoxInfo { tier: "generator".into(), cpu_cores: 2.0, members: vec![] }];
+    for (tier, quota) in boxes {
+        tl.boxes.push(BoxInfo { tier: (*tier).into(), cpu_cores: *quota, members: vec![format!("cgroup /{tier}")] });
+        tl.series.insert(format!("host.cpu_cores.{tier}"), vec![Some(quota * 0.3); N]);
+    }
+    tl
+}
+
 fn facts(run: &RunSeries, slo_passed: bool) -> RunFacts {
     RunFacts {
         slo_passed,
         achieved_rate: run.achieved.iter().sum::<f64>() / run.len() as f64,
-        users: 256,
-        baseline_latency_s: 0.002,
+        peak_rate: run.achieved.iter().copied().fold(0.0, f64::max),
         in_process_tiers: vec!["object_store".into()],
         ..RunFacts::default()
     }
@@ -87,17 +105,19 @@ fn healthy_run_is_none_with_headroom() {
 #[test]
 fn database_pool_saturating_at_the_knee() {
     let run = ramp(300.0);
-    let mut tl = timeline(&run);
+    let mut tl = with_db_box(timeline(&run), 0.5);
+    set(&mut tl, "host.cpu_cores.db", 20, |_| 0.5);
     set(&mut tl, "service.tier_busy.db_primary", 20, |_| 3.95);
     set(&mut tl, "service.pool_waiting.db_primary", 20, |i| (i - 19) as f64);
-    // App CPU climbs later, as a symptom (retries, queued requests): must not be chosen.
+    // App CPU climbs later, long after the knee: the database's box was at its limit first.
     set(&mut tl, "host.cpu_cores.app", 45, |_| 1.9);
     let v = verdict_of(&run, &tl, false);
     assert_eq!(v.bottleneck, "db_primary", "{v:#?}");
     assert_eq!(v.confidence, "high");
     assert!(v.evidence.iter().any(|e| e.metric.contains("pool_waiting")));
     let tier = v.tiers.iter().find(|t| t.tier == "db_primary").unwrap();
-    assert!(tier.utilization_p95 > 0.95 && tier.ceiling_rps.is_some());
+    assert!(tier.utilization_p95 > 0.95 && tier.ceiling_rps.is_some() && tier.unit == "cores", "{tier:?}");
+    assert!(v.evidence.iter().any(|e| e.note.contains("db box") && e.note.contains("0.50")), "{:#?}", v.evidence);
 }
 
 #[test]
@@ -118,55 +138,23 @@ fn generator_overload_names_no_service_tier() {
     let tiers = analyse_tiers(&run, &tl);
     let mut f = facts(&run, false);
     f.generator_overloaded = true;
-    f.generator_reasons = vec!["schedule lag p99 80 ms > 20 ms".into()];
-    // Two users cannot carry ~700 req/s at 2 ms each with room to spare: the generator's
-    // concurrency is the limit.
-    f.users = 2;
+    f.generator_reasons = vec!["generator CPU at 97% of its sending threads".into()];
     let v = decide(&run, &tiers, None, &f);
     assert_eq!(v.bottleneck, "generator");
-    assert!(v.evidence.iter().any(|e| e.note.contains("schedule lag")));
-    // CPU-bound lag is the generator's whatever the users.
-    f.users = 4096;
-    f.generator_reasons.push("generator CPU at 97% of its threads".into());
-    assert_eq!(decide(&run, &tiers, None, &f).bottleneck, "generator");
-}
-
-#[test]
-fn lag_from_users_waiting_on_a_saturated_tier_names_that_tier() {
-    let run = ramp(300.0);
-    let mut tl = timeline(&run);
-    set(&mut tl, "service.tier_busy.db_primary", 20, |_| 3.95);
-    set(&mut tl, "service.pool_waiting.db_primary", 20, |_| 40.0);
-    let tiers = analyse_tiers(&run, &tl);
-    let mut f = facts(&run, false);
-    f.generator_overloaded = true;
-    f.generator_reasons = vec!["sends left late: schedule lag p99 900 ms".into()];
-    let v = decide(&run, &tiers, super::knee::find_knee(&run), &f);
-    assert_eq!(v.bottleneck, "db_primary", "{v:#?}");
-    assert!(v.evidence.iter().any(|e| e.tier == "generator" && e.note.contains("waiting on the target")));
+    assert!(v.evidence.iter().any(|e| e.note.contains("generator CPU")));
 }
 
 #[test]
 fn an_embedded_app_sharing_a_saturated_machine_is_named_when_the_generator_idles() {
     // The app's share reads 75% of the two cores (under the busy line) while the machine is
-    // at 95% and the generator lags with its CPU idle: the service's CPU ran out.
+    // at 95% and the generator idles: the service's CPU ran out.
     let run = ramp(300.0);
     let mut tl = timeline(&run);
     set(&mut tl, "host.cpu_cores.app", 20, |_| 1.5);
     set(&mut tl, "host.machine_cpu_cores", 0, |i| if i >= 20 { 1.9 } else { 0.5 });
-    let tiers = analyse_tiers(&run, &tl);
-    let mut f = facts(&run, false);
-    f.generator_overloaded = true;
-    f.generator_reasons = vec!["sends left late: schedule lag p99 300 ms".into()];
-    let v = decide(&run, &tiers, super::knee::find_knee(&run), &f);
+    let v = verdict_of(&run, &tl, false);
     assert_eq!(v.bottleneck, "app", "{v:#?}");
     assert!(v.evidence.iter().any(|e| e.tier == "machine"), "{:#?}", v.evidence);
-    // The same lag with the machine not saturated stays the generator's.
-    set(&mut tl, "host.machine_cpu_cores", 0, |_| 0.9);
-    set(&mut tl, "host.cpu_cores.app", 0, |_| 0.6);
-    f.users = 2;
-    let tiers = analyse_tiers(&run, &tl);
-    assert_eq!(decide(&run, &tiers, super::knee::find_knee(&run), &f).bottleneck, "generator");
 }
 
 #[test]
@@ -192,9 +180,10 @@ fn queue_backing_up() {
     // The same backlog beside a saturated primary is the primary's doing (workers write to it),
     // even when the backlog's signals came first.
     let run = ramp(300.0);
-    let mut tl = timeline(&run);
+    let mut tl = with_db_box(timeline(&run), 0.5);
     set(&mut tl, "service.queue_depth", 0, |i| i as f64 * 4.0);
     set(&mut tl, "service.queue_oldest_age_s", 0, |i| i as f64);
+    set(&mut tl, "host.cpu_cores.db", 20, |_| 0.5);
     set(&mut tl, "service.tier_busy.db_primary", 20, |_| 3.95);
     set(&mut tl, "service.pool_waiting.db_primary", 20, |_| 40.0);
     let v = verdict_of(&run, &tl, false);
@@ -232,18 +221,206 @@ fn recommendations_follow_the_seed_path() {
     let mut tl = timeline(&run);
     set(&mut tl, "service.pool_waiting.db_primary", 20, |_| 5.0);
     let v = verdict_of(&run, &tl, false);
-    let r = recommend("start", &v, None, 300.0);
-    assert_eq!((r.next_stage.as_str(), r.next_profile.as_deref()), ("users-plus", Some("users-plus")));
-    let r = recommend("users-plus", &v, None, 300.0);
-    assert_eq!(r.next_stage, "users-plus-plus-plus");
+    let m = |hit: Option<f64>| Measured { cache_hit_ratio: hit, achieved_rate: 300.0, write_share: 0.01 };
+    let r = recommend("start", &v, m(None));
+    assert_eq!((r.next_stage.as_deref(), r.next_profile.as_deref()), (Some("users-plus"), Some("users-plus")));
+    let r = recommend("users-plus", &v, m(None));
+    assert_eq!(r.next_stage.as_deref(), Some("users-plus-plus-plus"));
     assert!(r.expected_gain.contains("assumed"), "{}", r.expected_gain);
-    let r = recommend("users-plus-plus", &v, Some(0.9), 300.0);
+    let r = recommend("users-plus-plus", &v, m(Some(0.9)));
     assert!(r.expected_gain.contains("90%") && r.expected_gain.contains("10.0x"), "{}", r.expected_gain);
     let mut app = v.clone();
     app.bottleneck = "app".into();
-    assert_eq!(recommend("users-plus", &app, None, 300.0).next_stage, "users-plus-plus");
-    assert_eq!(recommend("users-plus-plus-plus", &app, None, 300.0).next_stage, "users-plus-plus-plus-plus");
+    assert_eq!(recommend("users-plus", &app, m(None)).next_stage.as_deref(), Some("users-plus-plus"));
+    assert_eq!(recommend("users-plus-plus-plus", &app, m(None)).next_stage.as_deref(), Some("users-plus-plus-plus-plus"));
     let mut none = v;
     none.bottleneck = "none".into();
-    assert_eq!(recommend("users-plus", &none, None, 300.0).next_stage, "users-plus");
+    let r = recommend("users-plus", &none, m(None));
+    assert_eq!((r.next_stage, r.next_profile), (None, None));
+}
+
+#[test]
+fn a_cpu_starved_app_box_is_named_over_the_pool_waits_it_causes() {
+    // Users+ as measured: the app box at 100% of its 0.5-core quota, the database box at 51%,
+    // the pool full of connections the starved app holds longer, callers waiting for them.
+    let run = ramp(300.0);
+    let mut tl = launched(&run, &[("app", 0.5), ("db", 0.5)]);
+    set(&mut tl, "host.cpu_cores.app", 20, |i| 0.5 + (i % 3) as f64 * 0.01);
+    set(&mut tl, "host.cpu_cores.db", 20, |_| 0.255);
+    set(&mut tl, "service.tier_busy.db_primary", 20, |_| 15.9);
+    set(&mut tl, "service.pool_max.db_primary", 0, |_| 16.0);
+    set(&mut tl, "service.pool_waiting.db_primary", 20, |_| 12.0);
+    set(&mut tl, "postgres.active_backends", 0, |_| 0.0);
+    let v = verdict_of(&run, &tl, false);
+    assert_eq!(v.bottleneck, "app", "{v:#?}");
+    assert!(v.evidence.iter().any(|e| e.note.contains("app box") && e.note.contains("0.50")), "{:#?}", v.evidence);
+    let db = v.tiers.iter().find(|t| t.tier == "db_primary").unwrap();
+    assert!(db.utilization_p95 < 0.6, "the database's own box: {db:?}");
+    let r = recommend("users-plus", &v, Measured::default());
+    assert_eq!(r.next_stage.as_deref(), Some("users-plus-plus"));
+}
+
+#[test]
+fn a_load_balancer_at_its_quota_is_named_over_slow_cache_calls() {
+    // Users+++ as measured: HAProxy's box at its 0.25-core quota, Redis at 31% of its core,
+    // cache calls slow because the callers queue.
+    let run = ramp(300.0);
+    let mut tl = launched(&run, &[("lb", 0.25), ("app", 1.0), ("cache", 0.25)]);
+    set(&mut tl, "host.cpu_cores.lb", 20, |_| 0.252);
+    set(&mut tl, "redis.cpu_cores", 0, |_| 0.078);
+    set(&mut tl, "service.tier_calls.cache", 0, |_| 100.0);
+    set(&mut tl, "service.tier_busy.cache", 20, |_| 0.9);
+    let v = verdict_of(&run, &tl, false);
+    assert_eq!(v.bottleneck, "lb", "{v:#?}");
+    let r = recommend("users-plus-plus-plus", &v, Measured::default());
+    assert!(r.next_stage.is_none() && r.action.contains("lb box"), "{r:?}");
+}
+
+#[test]
+fn a_one_second_blip_on_a_healthy_step_is_none() {
+    // Single-box, SLO held, database 6% busy; the pool had 2 waiters for one second.
+    let run = ramp(10_000.0);
+    let mut tl = timeline(&run);
+    set(&mut tl, "service.pool_waiting.db_primary", 0, |i| if i == 40 { 2.0 } else { 0.0 });
+    let v = verdict_of(&run, &tl, true);
+    assert_eq!(v.bottleneck, "none", "{v:#?}");
+}
+
+#[test]
+fn throttling_is_evidence_beside_a_box_at_its_limit_not_a_limit_of_its_own() {
+    // A small box of several threads is throttled in most short CFS periods at half its
+    // quota (the kernel hands out quota in slices larger than the box's share of a period).
+    let run = ramp(10_000.0);
+    let mut tl = launched(&run, &[("app", 0.25), ("db", 0.5)]);
+    set(&mut tl, "host.cpu_cores.app", 0, |_| 0.13);
+    set(&mut tl, "host.cpu_throttled_share.app", 0, |_| 0.96);
+    assert_eq!(verdict_of(&run, &tl, true).bottleneck, "none");
+    // At its quota, the throttling is said beside the utilization.
+    let run = ramp(300.0);
+    let mut tl = launched(&run, &[("app", 0.25), ("db", 0.5)]);
+    set(&mut tl, "host.cpu_cores.app", 20, |_| 0.25);
+    set(&mut tl, "host.cpu_throttled_share.app", 0, |_| 0.96);
+    let v = verdict_of(&run, &tl, false);
+    assert_eq!(v.bottleneck, "app", "{v:#?}");
+    assert!(v.evidence.iter().any(|e| e.note.contains("CFS periods")), "{:#?}", v.evidence);
+}
+
+#[test]
+fn a_full_pool_with_no_box_at_its_limit_is_named_from_its_symptoms() {
+    // One connection, the database's CPU idle: the pool is a software limit the callers see.
+    let run = ramp(300.0);
+    let mut tl = with_db_box(timeline(&run), 2.0);
+    set(&mut tl, "service.pool_max.db_primary", 0, |_| 1.0);
+    set(&mut tl, "service.tier_busy.db_primary", 20, |_| 1.0);
+    set(&mut tl, "service.pool_waiting.db_primary", 20, |_| 30.0);
+    let v = verdict_of(&run, &tl, false);
+    assert_eq!(v.bottleneck, "db_primary", "{v:#?}");
+    assert_ne!(v.confidence, "high");
+    assert!(v.sentence.contains("callers saw"), "{}", v.sentence);
+}
+
+#[test]
+fn headroom_is_against_the_peak() {
+    // Half the run at 100 req/s, half at 1,000: the app's ceiling of ~10,000 req/s is 10x
+    // the peak, not 18x the mean.
+    let mut run = ramp(10_000.0);
+    for (i, (o, a)) in run.offered.iter_mut().zip(run.achieved.iter_mut()).enumerate() {
+        *o = if i < N / 2 { 100.0 } else { 1000.0 };
+        *a = *o;
+    }
+    let tl = launched(&run, &[("app", 1.0)]);
+    let mut tl = tl;
+    set(&mut tl, "host.cpu_cores.app", 0, |i| if i < N / 2 { 0.01 } else { 0.1 });
+    let v = verdict_of(&run, &tl, true);
+    assert_eq!(v.bottleneck, "none", "{v:#?}");
+    let h = v.headroom.unwrap();
+    assert!((8.0..=10.0).contains(&h), "headroom {h}: {}", v.sentence);
+    assert!(v.sentence.contains("1000 req/s peak"), "{}", v.sentence);
+}
+
+#[test]
+fn of_two_boxes_at_their_limit_the_one_there_longer_past_the_knee_is_named() {
+    // Users+++ with small app boxes: they sit at their quota from the knee on; the primary's
+    // box is at its limit for a while at the knee too (its statistics query timing out then,
+    // one more signal), then falls back to three quarters.
+    let run = ramp(300.0);
+    let mut tl = launched(&run, &[("app", 0.2), ("db", 0.2), ("lb", 0.4)]);
+    set(&mut tl, "host.cpu_cores.app", 20, |_| 0.2);
+    set(&mut tl, "host.cpu_cores.db", 20, |i| if i < 30 { 0.2 } else { 0.15 });
+    set(&mut tl, "postgres.unanswered", 0, |i| if (20..25).contains(&i) { 1.0 } else { 0.0 });
+    let v = verdict_of(&run, &tl, false);
+    assert_eq!(v.bottleneck, "app", "{v:#?}");
+}
+
+#[test]
+fn an_app_shedding_while_it_waits_on_a_full_pool_names_the_pool() {
+    // One connection: the app is not at its CPU limit, but it sheds at its in-flight cap
+    // because every request waits for the connection.
+    let run = ramp(300.0);
+    let mut tl = with_db_box(timeline(&run), 2.0);
+    set(&mut tl, "service.pool_max.db_primary", 0, |_| 1.0);
+    set(&mut tl, "service.tier_busy.db_primary", 20, |_| 1.0);
+    set(&mut tl, "service.pool_waiting.db_primary", 20, |_| 30.0);
+    set(&mut tl, "service.shed", 20, |_| 800.0);
+    let v = verdict_of(&run, &tl, false);
+    assert_eq!(v.bottleneck, "db_primary", "{v:#?}");
+}
+
+/// Users+++ as walk7 measured it: the app boxes at their quota from t = 20 s, the generator's
+/// sends late only from `late_from`, its own box far from its limit.
+fn collapse_after_saturation(late_from: u64) -> crate::profiler::Verdict {
+    let run = ramp(300.0);
+    let mut tl = launched(&run, &[("app", 0.5), ("lb", 0.375)]);
+    tl.boxes[0].cpu_cores = 0.5;
+    set(&mut tl, "host.cpu_cores.generator", 0, |_| 0.19);
+    set(&mut tl, "host.cpu_cores.app", 20, |i| 0.5 - (i % 2) as f64 * 0.01);
+    let tiers = analyse_tiers(&run, &tl);
+    let mut f = facts(&run, false);
+    f.generator_overloaded = true;
+    f.generator_reasons = vec!["sends left late: schedule lag p99 33.5 ms > 20.0 ms allowed".into()];
+    f.generator_late_from = Some(late_from);
+    decide(&run, &tiers, super::knee::find_knee(&run), &f)
+}
+
+#[test]
+fn sends_late_only_after_a_box_was_at_its_limit_name_that_box() {
+    let v = collapse_after_saturation(28);
+    assert_eq!(v.bottleneck, "app", "{v:#?}");
+    assert!(v.sentence.contains("fell behind only from t = 28 s"), "{}", v.sentence);
+    assert!(v.evidence.iter().any(|e| e.tier == "generator" && e.note.contains("judged on the seconds before")), "{:#?}", v.evidence);
+}
+
+#[test]
+fn sends_late_before_any_box_was_at_its_limit_name_the_generator() {
+    // Late from t = 21 s: one second after the app box reached its quota is not "before".
+    assert_eq!(collapse_after_saturation(21).bottleneck, "generator");
+    assert_eq!(collapse_after_saturation(5).bottleneck, "generator");
+}
+
+#[test]
+fn app_boxes_whose_quotas_add_up_to_the_generators_share_do_not_share_its_cores() {
+    // Users+++: two app boxes of 0.25 core beside a 0.5-core generator box. The app at 0.33
+    // core is at 66% of its own quota, not at the 0.5 less the generator's 0.19.
+    let run = ramp(300.0);
+    let mut tl = launched(&run, &[("app", 0.5)]);
+    tl.boxes[0].cpu_cores = 0.5;
+    set(&mut tl, "host.cpu_cores.generator", 0, |_| 0.19);
+    set(&mut tl, "host.cpu_cores.app", 0, |_| 0.33);
+    let tiers = analyse_tiers(&run, &tl);
+    let app = tiers.iter().find(|t| t.figures.tier == "app").unwrap();
+    assert!((app.figures.utilization_p95 - 0.66).abs() < 0.02, "{:?}", app.figures);
+    assert!(!app.resource_bound);
+}
+
+#[test]
+fn a_launched_app_tier_that_is_the_largest_box_is_no_machine() {
+    // Users++++ in walk9: two 0.375-core app boxes (0.75 in all, the largest tier) were taken
+    // for a 0.75-core machine the generator shared, and the machine's 1.5 busy cores for it
+    // saturated: the verdict blamed the generator on "a machine the embedded service saturated".
+    let run = ramp(300.0);
+    let mut tl = launched(&run, &[("app", 0.75), ("lb", 0.25)]);
+    tl.boxes[0].cpu_cores = 0.5;
+    set(&mut tl, "host.machine_cpu_cores", 0, |_| 1.5);
+    let tiers = analyse_tiers(&run, &tl);
+    assert!(tiers.iter().all(|t| t.figures.tier != "machine"), "{:?}", tiers.iter().map(|t| &t.figures.tier).collect::<Vec<_>>());
 }

@@ -10,7 +10,8 @@ use std::collections::BTreeSet;
 use super::{
     knee::RunSeries,
     stats::percentile,
-    tiers::{aligned, analyse, flat, growth, Resource, Signal, TierAnalysis},
+    resource::{analyse, flat, Resource, Signal, TierAnalysis},
+    tiers::{aligned, growth},
 };
 use crate::cloudwatch::signals::{self as mapping, Role, Transform};
 use crate::profiler::{TierFigures, Timeline};
@@ -58,7 +59,9 @@ pub fn analyse_cloud_tiers(run: &RunSeries, tl: &Timeline) -> Vec<TierAnalysis> 
                     Some(Transform::Growth) => (growth(&values), format!("{} growth /s", s.series_name())),
                     None => (values, s.series_name()),
                 };
-                Signal { metric, values, threshold: s.threshold.unwrap_or(f64::INFINITY), note: s.note.clone(), below: s.direction == mapping::Direction::Below }
+                // CloudWatch's figures are each resource's own (RDS's disk queue, the group's
+                // CPU), not what a caller saw.
+                Signal { metric, values, threshold: s.threshold.unwrap_or(f64::INFINITY), note: s.note.clone(), below: s.direction == mapping::Direction::Below, symptom: false }
             })
             .collect();
         if let (Some(desired), Some(max), Some(u)) = (by_role(Role::CapacityDesired), max_size, &utilization) {
@@ -69,9 +72,11 @@ pub fn analyse_cloud_tiers(run: &RunSeries, tl: &Timeline) -> Vec<TierAnalysis> 
                 threshold: 1.0,
                 note: format!("the Auto Scaling group sat at its maximum of {max:.0} instances with CPU over {:.0}%: scaling out was capped", AT_MAX_BUSY * 100.0),
                 below: false,
+                symptom: false,
             });
         }
-        out.extend(analyse(run, Resource { tier, unit: "instances", busy, capacity, available: None }, signals));
+        let label = format!("the {tier} tier's instances (CloudWatch)");
+        out.extend(analyse(run, Resource { tier, unit: "instances", busy, capacity, available: None, throttled: None, own_side: true, label }, signals));
     }
     out
 }
@@ -95,6 +100,12 @@ pub fn merge(local: &mut Vec<TierAnalysis>, cloud: Vec<TierAnalysis>) {
             (a, b) => a.or(b),
         };
         l.saturated |= c.saturated;
+        l.resource_bound |= c.resource_bound;
+        if c.score > l.score {
+            l.score = c.score;
+            l.own_utilization = c.own_utilization;
+            l.own_signal_seconds = c.own_signal_seconds;
+        }
     }
 }
 
@@ -165,7 +176,7 @@ mod tests {
         let db = cloud.iter().find(|t| t.figures.tier == "db_primary").unwrap();
         assert!(db.saturated);
         assert_eq!(db.evidence.len(), 2, "{:?}", db.evidence);
-        let mut local = vec![TierAnalysis { saturated: false, onset: None, evidence: Vec::new(), figures: TierFigures { tier: "db_primary".into(), capacity: 10.0, unit: "connections".into(), utilization_p95: 0.3, demand_s: 0.01, ceiling_rps: Some(1000.0), saturation: Vec::new() } }];
+        let mut local = vec![TierAnalysis { saturated: false, resource_bound: false, score: 0.3, own_utilization: Vec::new(), own_signal_seconds: Vec::new(), onset: None, evidence: Vec::new(), figures: TierFigures { tier: "db_primary".into(), capacity: 10.0, unit: "connections".into(), utilization_p95: 0.3, demand_s: 0.01, ceiling_rps: Some(1000.0), saturation: Vec::new() } }];
         merge(&mut local, cloud);
         assert_eq!(local.len(), 1);
         assert!(local[0].saturated);

@@ -2,8 +2,10 @@
 //! timeline → per-tier utilization-law figures → knee → verdict → recommendation.
 
 pub mod cloud;
+pub mod faults;
 pub mod knee;
 pub mod recommend;
+pub mod resource;
 pub mod stats;
 pub mod tiers;
 pub mod verdict;
@@ -22,12 +24,26 @@ fn in_process_tiers(timeline: &Timeline) -> Vec<String> {
     let has = |tier: &str| timeline.boxes.iter().any(|b| b.tier == tier);
     let mut out = vec!["object_store".to_owned()];
     if !has("db") {
-        out.extend(["db_primary", "db_replica", "queue"].map(str::to_owned));
+        out.extend(["db_primary", "db_replica"].map(str::to_owned));
+    }
+    // Workers run in the app process unless the stage has worker boxes.
+    if !has("worker") {
+        out.push("queue".into());
     }
     if !has("cache") {
         out.push("cache".into());
     }
     out
+}
+
+/// The highest achieved rate of any 3-second window: the run's peak, smoothed over a second's
+/// jitter (what headroom is measured against).
+fn peak_rate(run: &knee::RunSeries) -> f64 {
+    let n = run.achieved.len();
+    if n < 3 {
+        return run.achieved.iter().copied().fold(0.0, f64::max);
+    }
+    run.achieved.windows(3).map(|w| w.iter().sum::<f64>() / 3.0).fold(0.0, f64::max)
 }
 
 /// Verdict and recommendation for a finished run on stage `stage` (`start`, `users-plus`, …).
@@ -39,28 +55,25 @@ pub fn analyse(summary: &Summary, timeline: &Timeline, stage: &str) -> (Verdict,
     let facts = verdict::RunFacts {
         generator_overloaded: summary.generator.overloaded,
         generator_reasons: summary.generator.reasons.clone(),
+        generator_cpu_share: summary.generator.cpu_share,
         slo_passed: summary.slo.passed,
         achieved_rate: summary.operations.all.achieved_rate,
-        users: summary.generator.users,
-        // The unloaded latency: the best per-second median of the run.
-        baseline_latency_s: summary
-            .series
-            .iter()
-            .map(|s| s.latency_us.p50)
-            .filter(|&p| p > 0)
-            .min()
-            .map_or(summary.operations.all.latency_us.p50 as f64, |p| p as f64)
-            / 1e6,
+        peak_rate: peak_rate(&run),
         in_process_tiers: in_process_tiers(timeline),
+        generator_late_from: summary.series.iter().find(|s| s.lag_p99_us > summary.schedule_lag.limit_p99_us).map(|s| s.t),
     };
-    let verdict = verdict::decide(&run, &tiers, knee, &facts);
+    let mut verdict = verdict::decide(&run, &tiers, knee, &facts);
+    faults::apply(&mut verdict, timeline);
     let hits: f64 = timeline.values("service.cache_hits").iter().sum();
     let misses: f64 = timeline.values("service.cache_misses").iter().sum();
     // The service's own counters, else the cache's CloudWatch hit rate.
     let hit_ratio = (hits + misses > 0.0)
         .then(|| hits / (hits + misses))
         .or_else(|| Some(stats::median(&timeline.values("cloudwatch.cache.hit_rate"))).filter(|_| timeline.series.contains_key("cloudwatch.cache.hit_rate")));
-    let mut recommendation = recommend::recommend(stage, &verdict, hit_ratio, facts.achieved_rate);
+    let all = &summary.operations.all;
+    let write_share = if all.completed > 0 { summary.operations.write.completed as f64 / all.completed as f64 } else { 0.0 };
+    let measured = recommend::Measured { cache_hit_ratio: hit_ratio, achieved_rate: facts.achieved_rate, write_share };
+    let mut recommendation = recommend::recommend(stage, &verdict, measured);
     let capped = verdict.evidence.iter().any(|e| e.metric == cloud::AT_MAX_SIZE);
     if verdict.bottleneck == "app" && capped {
         let max_size = stats::median(&timeline.values("cloudwatch.app.max_size"));

@@ -4,8 +4,12 @@
 //! the embedded service's (`svc-*`, `sqlx-*`); for a stage brought up by the topology
 //! launcher, the processes in the boxes' cgroups.
 //!
-//! Series: `host.machine_cpu_cores`, `host.load1`, `host.cpu_cores.<box>`,
-//! `host.cpu_quota.<box>` (its capacity in cores), `host.rss_bytes.<box>`,
+//! Series: `host.machine_cpu_cores`, `host.load1`, `host.cpu_cores.<box>`, `host.processes.<box>`,
+//! `host.cpu_quota.<box>` (its capacity in cores; a box's CPU is the larger of its cgroups'
+//! accounting and its member processes' times), `host.cpu_throttled_share.<box>` (share of
+//! the CFS periods in which the box's quota ran out, from its cgroups' `cpu.stat`),
+//! `host.cpu_throttled_s.<box>` (seconds its threads spent throttled, per second),
+//! `host.rss_bytes.<box>`,
 //! `host.disk_read_bytes.<box>`, `host.disk_write_bytes.<box>`.
 
 use std::collections::BTreeMap;
@@ -13,7 +17,10 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, System};
 
-use super::{rate, CollectError, Collector};
+use super::{
+    cgroup_quota::{cpu_group_dir, throttling_in, Throttling},
+    rate, CollectError, Collector,
+};
 use crate::profiler::model::BoxInfo;
 
 /// How a box's members are found.
@@ -104,6 +111,22 @@ impl HostCollector {
             .collect()
     }
 
+    /// The box's throttling over the last interval, from its cumulative `cpu.stat` counters.
+    fn throttling(&mut self, tier: &str, t: Throttling, elapsed_s: f64, out: &mut BTreeMap<String, f64>) {
+        let periods_key = format!("host.cpu_periods.{tier}");
+        let throttled_key = format!("host.cpu_throttled_periods.{tier}");
+        let periods = rate(self.previous.get(&periods_key).copied(), t.periods, 1.0);
+        let throttled = rate(self.previous.get(&throttled_key).copied(), t.throttled_periods, 1.0);
+        if let (Some(p), Some(th)) = (periods, throttled) {
+            if p > 0.0 {
+                out.insert(format!("host.cpu_throttled_share.{tier}"), (th / p).min(1.0));
+            }
+        }
+        self.previous.insert(periods_key, t.periods);
+        self.previous.insert(throttled_key, t.throttled_periods);
+        self.counter(format!("host.cpu_throttled_s.{tier}"), t.throttled_s, elapsed_s, out);
+    }
+
     fn counter(&mut self, name: String, current: f64, elapsed_s: f64, out: &mut BTreeMap<String, f64>) {
         if let Some(r) = rate(self.previous.get(&name).copied(), current, elapsed_s) {
             out.insert(name.clone(), r);
@@ -137,11 +160,23 @@ fn is_member(system: &System, p: &sysinfo::Process, members: &Members) -> bool {
     }
 }
 
+/// The summed `cpu.stat` throttling counters of a box's groups in the CPU-quota hierarchy
+/// (`None` when the box has no group of its own).
+fn throttling_of(members: &Members) -> Option<Throttling> {
+    match members {
+        Members::Cgroups { dirs, .. } => dirs.iter().map(|d| throttling_in(d)).sum::<Option<Throttling>>(),
+        Members::ProcessTree(pid) => cpu_group_dir(*pid).and_then(|d| throttling_in(&d)),
+        _ => None,
+    }
+}
+
 /// CPU seconds used so far by this process's threads, split (generator, embedded service).
+/// Each side counts its own threads, exited ones included (see `cpu::split_cpu`): the process
+/// total minus the live generator threads gave the service the time of every generator
+/// thread that had ended.
 pub fn self_thread_cpu_seconds() -> Option<(f64, f64)> {
-    let generator = crate::cpu::generator_cpu()?.as_secs_f64();
-    let total = crate::cpu::process_cpu()?.as_secs_f64();
-    Some((generator, (total - generator).max(0.0)))
+    let (generator, service) = crate::cpu::split_cpu()?;
+    Some((generator.as_secs_f64(), service.as_secs_f64()))
 }
 
 #[async_trait]
@@ -159,11 +194,16 @@ impl Collector for HostCollector {
             matches!(b.members, Members::ProcessNames(_) | Members::ProcessTree(_) | Members::Cgroups { .. } | Members::Pids(_))
         });
         if wants_processes {
-            self.system.refresh_processes_specifics(
-                ProcessesToUpdate::All,
-                true,
-                ProcessRefreshKind::nothing().with_cpu().with_memory().with_disk_usage(),
-            );
+            // Boxes known by their pids (a launched stage's cgroups) refresh just those: a scan
+            // of every process costs tens of milliseconds a second, and it runs inside the
+            // generator's own box, where such a burst holds the sending thread back.
+            let by_pid: Option<Vec<sysinfo::Pid>> =
+                self.boxes.iter().filter(|b| !matches!(b.members, Members::GeneratorThreads | Members::EmbeddedServiceThreads)).try_fold(Vec::new(), |mut all, b| {
+                    all.extend(b.members.pids()?);
+                    Some(all)
+                });
+            let which = by_pid.as_deref().map_or(ProcessesToUpdate::All, ProcessesToUpdate::Some);
+            self.system.refresh_processes_specifics(which, true, ProcessRefreshKind::nothing().with_cpu().with_memory().with_disk_usage());
         }
         let threads = self_thread_cpu_seconds();
         for spec in self.boxes.clone() {
@@ -177,7 +217,7 @@ impl Collector for HostCollector {
                     }
                 }
                 Members::ProcessNames(_) | Members::ProcessTree(_) | Members::Cgroups { .. } | Members::Pids(_) => {
-                    let (mut cpu_ms, mut rss, mut read, mut written) = (0u64, 0u64, 0u64, 0u64);
+                    let (mut cpu_ms, mut rss, mut read, mut written, mut alive) = (0u64, 0u64, 0u64, 0u64, 0u32);
                     let pids = spec.members.pids();
                     for (pid, p) in self.system.processes() {
                         let member = match &pids {
@@ -185,6 +225,7 @@ impl Collector for HostCollector {
                             None => is_member(&self.system, p, &spec.members),
                         };
                         if member {
+                            alive += 1;
                             cpu_ms += p.accumulated_cpu_time();
                             rss += p.memory();
                             let disk = p.disk_usage();
@@ -199,8 +240,23 @@ impl Collector for HostCollector {
                             .sum::<Option<f64>>(),
                         _ => None,
                     };
-                    let cpu_s = accounted.unwrap_or(cpu_ms as f64 / 1000.0);
-                    self.counter(format!("host.cpu_cores.{tier}"), cpu_s, elapsed_s, &mut out);
+                    // The cgroup's own accounting is exact and counts processes that exited; the
+                    // members' own times count a process that uses the box's CPU quota without
+                    // being accounted to it (on v1 a process can join `cpu` and not `cpuacct`).
+                    // Each second takes the larger.
+                    let mut rates = BTreeMap::new();
+                    if let Some(accounted) = accounted {
+                        self.counter(format!("accounted.{tier}"), accounted, elapsed_s, &mut rates);
+                    }
+                    self.counter(format!("members.{tier}"), cpu_ms as f64 / 1000.0, elapsed_s, &mut rates);
+                    if let Some(cores) = rates.values().copied().reduce(f64::max) {
+                        out.insert(format!("host.cpu_cores.{tier}"), cores);
+                    }
+                    if let Some(t) = throttling_of(&spec.members) {
+                        self.throttling(tier, t, elapsed_s, &mut out);
+                    }
+                    // A box with no process left is a dead server (`analysis/faults.rs`).
+                    out.insert(format!("host.processes.{tier}"), f64::from(alive));
                     out.insert(format!("host.rss_bytes.{tier}"), rss as f64);
                     self.counter(format!("host.disk_read_bytes.{tier}"), read as f64, elapsed_s, &mut out);
                     self.counter(format!("host.disk_write_bytes.{tier}"), written as f64, elapsed_s, &mut out);

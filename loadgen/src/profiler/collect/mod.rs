@@ -12,6 +12,7 @@ pub mod postgres;
 pub mod redis;
 pub mod server_process;
 pub mod service;
+pub mod steal;
 
 use std::collections::BTreeMap;
 
@@ -29,7 +30,9 @@ pub enum CollectError {
 
 impl CollectError {
     pub fn new(source_name: &'static str, message: impl std::fmt::Display) -> Self {
-        Self::Failed { source_name, message: message.to_string() }
+        // A driver's message may quote the URL it was given, password and all; these
+        // messages end up in the timeline and the report.
+        Self::Failed { source_name, message: crate::redact::secrets(&message.to_string()) }
     }
 }
 

@@ -4,7 +4,8 @@
 //!
 //! Series: `postgres.active_backends`, `postgres.lock_waiting_backends`, `postgres.backends`,
 //! `postgres.xacts` (per s), `postgres.blocks_read` (per s), `postgres.cache_hit_ratio`,
-//! `postgres.replication_lag_bytes` (max over standbys), `postgres.standbys`.
+//! `postgres.replication_lag_bytes` (max over standbys), `postgres.standbys`, and
+//! `postgres.unanswered` (1 when the server did not answer within [`PROBE_TIMEOUT`]).
 
 use std::collections::BTreeMap;
 
@@ -12,6 +13,9 @@ use async_trait::async_trait;
 use sqlx::{postgres::PgConnection, Connection, Row};
 
 use super::{CollectError, Collector, CounterRates};
+
+/// How long the server gets to answer one sample's queries.
+pub const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
 
 pub struct PostgresCollector {
     url: String,
@@ -29,6 +33,21 @@ fn err(e: impl std::fmt::Display) -> CollectError {
     CollectError::new("postgres", e)
 }
 
+type Rows = (sqlx::postgres::PgRow, sqlx::postgres::PgRow, sqlx::postgres::PgRow);
+
+impl PostgresCollector {
+    async fn query(&mut self) -> Result<Rows, CollectError> {
+        if self.conn.is_none() {
+            self.conn = Some(PgConnection::connect(&self.url).await.map_err(err)?);
+        }
+        let conn = self.conn.as_mut().expect("connected above");
+        let a = sqlx::query(ACTIVITY).fetch_one(&mut *conn).await.map_err(err)?;
+        let d = sqlx::query(DATABASE).fetch_one(&mut *conn).await.map_err(err)?;
+        let r = sqlx::query(REPLICATION).fetch_one(&mut *conn).await.map_err(err)?;
+        Ok((a, d, r))
+    }
+}
+
 const ACTIVITY: &str = "SELECT count(*) FILTER (WHERE state = 'active' AND pid <> pg_backend_pid())::float8, \
      count(*) FILTER (WHERE wait_event_type = 'Lock')::float8, count(*)::float8 \
      FROM pg_stat_activity WHERE backend_type = 'client backend'";
@@ -44,25 +63,17 @@ impl Collector for PostgresCollector {
     }
 
     async fn sample(&mut self, elapsed_s: f64) -> Result<BTreeMap<String, f64>, CollectError> {
-        if self.conn.is_none() {
-            self.conn = Some(PgConnection::connect(&self.url).await.map_err(err)?);
-        }
-        let conn = self.conn.as_mut().expect("connected above");
-        let result = async {
-            let a = sqlx::query(ACTIVITY).fetch_one(&mut *conn).await?;
-            let d = sqlx::query(DATABASE).fetch_one(&mut *conn).await?;
-            let r = sqlx::query(REPLICATION).fetch_one(&mut *conn).await?;
-            Ok::<_, sqlx::Error>((a, d, r))
-        }
-        .await;
-        let (a, d, r) = match result {
-            Ok(rows) => rows,
-            Err(e) => {
+        let (a, d, r) = match tokio::time::timeout(PROBE_TIMEOUT, self.query()).await {
+            Ok(Ok(rows)) => rows,
+            Ok(Err(_)) | Err(_) => {
                 self.conn = None; // reconnect next time
-                return Err(err(e));
+                // The next answer starts the counters afresh: its increase would span the
+                // silence, not one interval.
+                self.counters = CounterRates::default();
+                return Ok(BTreeMap::from([("postgres.unanswered".to_owned(), 1.0)]));
             }
         };
-        let mut out = BTreeMap::new();
+        let mut out = BTreeMap::from([("postgres.unanswered".to_owned(), 0.0)]);
         out.insert("postgres.active_backends".into(), a.get::<f64, _>(0));
         out.insert("postgres.lock_waiting_backends".into(), a.get::<f64, _>(1));
         out.insert("postgres.backends".into(), a.get::<f64, _>(2));

@@ -3,13 +3,19 @@
 //! utilization).
 //!
 //! Series: `redis.ops` (per s), `redis.hits`, `redis.misses`, `redis.evictions` (per s),
-//! `redis.clients`, `redis.cpu_cores`, `redis.used_memory_bytes`.
+//! `redis.clients`, `redis.blocked_clients`, `redis.cpu_cores`, `redis.used_memory_bytes`,
+//! and `redis.unanswered` (1 when the server did not answer `INFO` within
+//! [`PROBE_TIMEOUT`], else 0): a server that stops answering is the server's own evidence,
+//! not a client's guess.
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
 use super::{CollectError, Collector, CounterRates};
+
+/// How long the server gets to answer one `INFO` before the second counts as unanswered.
+pub const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
 
 pub struct RedisCollector {
     url: String,
@@ -42,23 +48,25 @@ impl Collector for RedisCollector {
     }
 
     async fn sample(&mut self, elapsed_s: f64) -> Result<BTreeMap<String, f64>, CollectError> {
-        if self.conn.is_none() {
-            let client = redis::Client::open(self.url.as_str()).map_err(err)?;
-            self.conn = Some(client.get_multiplexed_async_connection().await.map_err(err)?);
-        }
-        let conn = self.conn.as_mut().expect("connected above");
-        let text: String = match redis::cmd("INFO").query_async(conn).await {
-            Ok(t) => t,
-            Err(e) => {
+        let text = match tokio::time::timeout(PROBE_TIMEOUT, self.info()).await {
+            Ok(Ok(text)) => text,
+            // No answer in time, or a refused or broken connection: the server did not answer.
+            Ok(Err(_)) | Err(_) => {
                 self.conn = None;
-                return Err(err(e));
+                // The next answer starts the counters afresh: its increase would span the
+                // silence, not one interval.
+                self.counters = CounterRates::default();
+                return Ok(BTreeMap::from([("redis.unanswered".to_owned(), 1.0)]));
             }
         };
         let info = parse_info(&text);
-        let mut out = BTreeMap::new();
+        let mut out = BTreeMap::from([("redis.unanswered".to_owned(), 0.0)]);
         let get = |k: &str| info.get(k).copied();
         if let Some(v) = get("connected_clients") {
             out.insert("redis.clients".into(), v);
+        }
+        if let Some(v) = get("blocked_clients") {
+            out.insert("redis.blocked_clients".into(), v);
         }
         if let Some(v) = get("used_memory") {
             out.insert("redis.used_memory_bytes".into(), v);
@@ -75,6 +83,17 @@ impl Collector for RedisCollector {
             self.counters.record(name, value, elapsed_s, &mut out);
         }
         Ok(out)
+    }
+}
+
+impl RedisCollector {
+    async fn info(&mut self) -> Result<String, CollectError> {
+        if self.conn.is_none() {
+            let client = redis::Client::open(self.url.as_str()).map_err(err)?;
+            self.conn = Some(client.get_multiplexed_async_connection().await.map_err(err)?);
+        }
+        let conn = self.conn.as_mut().expect("connected above");
+        redis::cmd("INFO").query_async(conn).await.map_err(err)
     }
 }
 

@@ -1,4 +1,7 @@
 //! The service's own figures: scrapes `/metrics` of every service instance and sums them.
+//! Each instance's counters become rates on their own, over the time since that instance's
+//! last answer, and the rates are summed: an instance that misses a scrape (busy, or
+//! removed by the autoscaler) leaves a gap of its own share, never a spike in the sum.
 //!
 //! Series: `service.tier_busy.<tier>` (busy seconds per second = mean calls in flight),
 //! `service.tier_calls.<tier>` (calls/s), `service.pool_in_use.<pool>`,
@@ -15,15 +18,24 @@ use super::{rate, CollectError, Collector};
 
 pub struct ServiceCollector {
     client: reqwest::Client,
-    urls: Vec<String>,
+    instances: Vec<Instance>,
+}
+
+/// One instance's `/metrics` URL, its last counters and when it gave them.
+struct Instance {
+    url: String,
     previous: BTreeMap<String, f64>,
+    answered: Option<std::time::Instant>,
 }
 
 impl ServiceCollector {
     /// `base_urls`: every instance (several behind a load balancer).
     pub fn new(client: reqwest::Client, base_urls: Vec<String>) -> Self {
-        let urls = base_urls.iter().map(|u| format!("{}/metrics", u.trim_end_matches('/'))).collect();
-        Self { client, urls, previous: BTreeMap::new() }
+        let instances = base_urls
+            .iter()
+            .map(|u| Instance { url: format!("{}/metrics", u.trim_end_matches('/')), previous: BTreeMap::new(), answered: None })
+            .collect();
+        Self { client, instances }
     }
 }
 
@@ -89,6 +101,9 @@ pub fn fold_scrape(text: &str, counters: &mut BTreeMap<String, f64>, gauges: &mu
             "scaleloop_pool_waiting" => (&mut *gauges, format!("service.pool_waiting.{}", label(&s, "pool").unwrap_or("?"))),
             "scaleloop_pool_max" => (&mut *gauges, format!("service.pool_max.{}", label(&s, "pool").unwrap_or("?"))),
             "scaleloop_queue_depth" => (&mut *gauges, "service.queue_depth".into()),
+            // Instances whose last readiness probe found an optional / a required backend failing.
+            "scaleloop_degraded" => (&mut *gauges, "service.degraded".into()),
+            "scaleloop_unavailable" => (&mut *gauges, "service.unavailable".into()),
             "scaleloop_queue_oldest_job_age_seconds" => (&mut *gauges, "service.queue_oldest_age_s".into()),
             _ => continue,
         };
@@ -102,22 +117,39 @@ impl Collector for ServiceCollector {
         "service"
     }
 
-    async fn sample(&mut self, elapsed_s: f64) -> Result<BTreeMap<String, f64>, CollectError> {
-        let (mut counters, mut gauges) = (BTreeMap::new(), BTreeMap::new());
-        for url in &self.urls {
-            let text = async { self.client.get(url).send().await?.error_for_status()?.text().await }
-                .await
-                .map_err(|e| CollectError::new("service", e))?;
+    async fn sample(&mut self, _elapsed_s: f64) -> Result<BTreeMap<String, f64>, CollectError> {
+        let mut out = BTreeMap::new();
+        let mut last_error = None;
+        let mut answered = 0;
+        for instance in &mut self.instances {
+            let text = async { self.client.get(&instance.url).send().await?.error_for_status()?.text().await }.await;
+            let text = match text {
+                Ok(t) => t,
+                Err(e) => {
+                    last_error = Some(e);
+                    continue;
+                }
+            };
+            answered += 1;
+            let now = std::time::Instant::now();
+            let elapsed = instance.answered.map(|a| now.duration_since(a).as_secs_f64());
+            instance.answered = Some(now);
+            let (mut counters, mut gauges) = (BTreeMap::new(), BTreeMap::new());
             fold_scrape(&text, &mut counters, &mut gauges);
-        }
-        let mut out = gauges;
-        for (name, value) in counters {
-            if let Some(r) = rate(self.previous.get(&name).copied(), value, elapsed_s) {
-                out.insert(name.clone(), r);
+            for (name, value) in gauges {
+                *out.entry(name).or_insert(0.0) += value;
             }
-            self.previous.insert(name, value);
+            for (name, value) in counters {
+                if let Some(r) = elapsed.and_then(|e| rate(instance.previous.get(&name).copied(), value, e)) {
+                    *out.entry(name.clone()).or_insert(0.0) += r;
+                }
+                instance.previous.insert(name, value);
+            }
         }
-        Ok(out)
+        match (answered, last_error) {
+            (0, Some(e)) => Err(CollectError::new("service", e)),
+            _ => Ok(out),
+        }
     }
 }
 

@@ -51,7 +51,7 @@ impl Deployment {
         Ok(())
     }
 
-    fn stop_instance(&mut self, name: &str) {
+    pub(super) fn stop_instance(&mut self, name: &str) {
         let taken: Vec<AppInstance> = extract(&mut self.apps, name).into_iter().chain(extract(&mut self.workers, name)).collect();
         for mut i in taken {
             i.process.stop(GRACE);
@@ -78,6 +78,7 @@ impl Deployment {
         };
         standby.node.promote().await?;
         for r in &self.replicas {
+            standby.node.create_slot_for(&r.node.name).await?;
             r.node.follow(standby.node.port).await?;
         }
         let old = std::mem::replace(&mut self.primaries, vec![standby]);
@@ -88,7 +89,13 @@ impl Deployment {
             }
         }
         self.set_pg_endpoints();
-        self.replace_instances().await
+        self.replace_instances().await?;
+        // The replicas must stream from the new primary, through their slots on it.
+        let names: Vec<String> = self.replicas.iter().map(|r| r.node.name.clone()).collect();
+        match self.primaries.first() {
+            Some(p) => crate::topology::postgres::verify_streaming(&p.node, &names).await,
+            None => Ok(()),
+        }
     }
 
     /// Replaces every worker and API instance with a fresh one on the current endpoints.
@@ -110,5 +117,4 @@ impl Deployment {
         }
         Ok(())
     }
-
 }

@@ -80,4 +80,10 @@ impl Deployment {
         self.apps.iter().map(|a| a.name.clone()).collect()
     }
 
+    /// Each running API instance's own URL (not the load balancer's): the profiler scrapes
+    /// every instance's `/metrics`, since through HAProxy each scrape would reach another one.
+    pub fn app_urls(&self) -> Vec<String> {
+        self.apps.iter().filter_map(|a| a.url()).collect()
+    }
+
 }
