@@ -61,13 +61,16 @@ pub fn terminal_text(summary: &EvolveSummary, dir: &Path) -> String {
     out += &format!("  {}\n", summary.stopped_because);
     if let Some(p) = &summary.projection {
         out += &format!(
-            "  projection for {:.0} req/s ({}x peak): {} — about ${:.0}/month in {}\n",
+            "  projection for {:.0} req/s ({:.2}x peak): {} — about ${:.0}/month in {}\n",
             p.design_rate,
             p.peak_factor,
             p.tiers.iter().map(|t| format!("{} × {} ({})", t.instances, t.instance_type, t.tier)).collect::<Vec<_>>().join(", "),
             p.usd_per_month,
             p.region
         );
+        for note in &p.notes {
+            out += &format!("    note: {note}\n");
+        }
     }
     out += &format!("  report: {}", dir.join(crate::html::INDEX_FILE).display());
     out

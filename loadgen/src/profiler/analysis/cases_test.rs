@@ -277,6 +277,26 @@ fn a_load_balancer_at_its_quota_is_named_over_slow_cache_calls() {
 }
 
 #[test]
+fn a_write_pool_at_its_quota_is_named_beside_an_idle_read_pool() {
+    // Users+++++ in write-burst's walk: the write pool's box at its quota and throttled, the
+    // read pools idle, the shard primaries busy below their limit with callers waiting.
+    let run = ramp(300.0);
+    let mut tl = launched(&run, &[("lb", 0.125), ("app-read", 0.125), ("app-write", 0.375), ("db", 0.5)]);
+    tl.boxes.retain(|b| b.tier != "app");
+    tl.series.remove("host.cpu_cores.app");
+    set(&mut tl, "host.cpu_cores.app-write", 20, |_| 0.374);
+    set(&mut tl, "host.cpu_throttled_share.app-write", 20, |_| 0.9);
+    set(&mut tl, "host.cpu_cores.app-read", 0, |_| 0.05);
+    set(&mut tl, "host.cpu_cores.db", 0, |_| 0.3);
+    set(&mut tl, "service.pool_waiting.db_primary_shard_0", 20, |_| 12.0);
+    let v = verdict_of(&run, &tl, false);
+    assert_eq!(v.bottleneck, "app-write", "{v:#?}");
+    assert!(v.tiers.iter().any(|t| t.tier == "app-read"), "the read pool is judged on its own box: {:#?}", v.tiers);
+    let r = recommend("users-plus-plus-plus-plus-plus", &v, Measured::default());
+    assert!(r.next_stage.is_none() && r.action.contains("write pool"), "{r:?}");
+}
+
+#[test]
 fn a_one_second_blip_on_a_healthy_step_is_none() {
     // Single-box, SLO held, database 6% busy; the pool had 2 waiters for one second.
     let run = ramp(10_000.0);

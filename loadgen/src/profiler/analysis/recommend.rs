@@ -114,6 +114,10 @@ fn size_up(tier: &str) -> (&'static str, &'static str) {
             "the app tier is at its limit with autoscaling (and the later stages) already in place"),
         "object_store" => ("check the object store's per-call latency (S3 scales itself; a local disk does not)",
             "object-store calls are slow; no stage of the seed changes the store"),
+        "app-write" => ("add boxes to the write pool or use larger ones",
+            "the write pool's boxes are at their limit; this stage split the API so that writes scale on their own"),
+        "app-read" => ("raise the read pool's autoscaling maximum or use larger read boxes",
+            "the read pool is at its limit with autoscaling already in place"),
         "queue" => ("add workers to the fleet (or larger worker boxes)", "the workers cannot keep up with the writes"),
         _ => ("give the saturated tier's box more capacity", "no later stage of the seed's path addresses this tier"),
     }

@@ -125,10 +125,12 @@ pub fn analyse_tiers(run: &RunSeries, tl: &Timeline) -> Vec<TierAnalysis> {
     out
 }
 
-/// The generator's and the app's CPU: boxes of this machine.
+/// The generator's and the app's CPU: boxes of this machine. Users+++++ splits the API into
+/// a read pool and a write pool, each a box tier of its own: each is judged on its own quota
+/// (summed into one app tier, a write pool at its limit would hide behind an idle read pool).
 fn generator_and_app(run: &RunSeries, tl: &Timeline) -> Vec<TierAnalysis> {
     let mut out = Vec::new();
-    for tier in ["generator", "app"] {
+    for tier in ["generator", "app", "app-read", "app-write"] {
         let Some(mut r) = box_cpu(tl, run, tier, tier) else { continue };
         let k = r.capacity;
         // An app without a quota of its own shares the machine with the generator: what it can
@@ -141,7 +143,7 @@ fn generator_and_app(run: &RunSeries, tl: &Timeline) -> Vec<TierAnalysis> {
             r.label = "app (sharing the machine with the generator)".into();
         }
         let mut signals = Vec::new();
-        if tier == "app" {
+        if tier != "generator" {
             signals.push(Signal::symptom("service.shed", aligned(tl, run, "service.shed"), 1.0, "requests shed at the in-flight cap (503)"));
             // HAProxy queues a request when every app server has its fill: the app tier is
             // slow or full, whatever the reason.

@@ -41,6 +41,8 @@ const SATURATED_BEFORE_LATE_S: u64 = 3;
 pub(crate) fn describe(tier: &str) -> &'static str {
     match tier {
         "app" => "the app tier's CPU",
+        "app-read" => "the read pool's CPU",
+        "app-write" => "the write pool's CPU",
         "db_primary" => "the database primary",
         "db_replica" => "the read replicas",
         "cache" => "the cache tier",
@@ -51,6 +53,11 @@ pub(crate) fn describe(tier: &str) -> &'static str {
         "machine" => "the machine's CPU (shared by the generator and the service)",
         _ => "an unnamed tier",
     }
+}
+
+/// The API's tier: one app fleet, or Users+++++'s read and write pools.
+fn is_app_tier(tier: &str) -> bool {
+    matches!(tier, "app" | "app-read" | "app-write")
 }
 
 fn is_service_tier(t: &TierAnalysis) -> bool {
@@ -120,8 +127,8 @@ pub fn decide(run: &RunSeries, tiers: &[TierAnalysis], knee: Option<Knee>, facts
         tiers.iter().filter(|t| t.saturated && is_service_tier(t) && !(congested && t.figures.tier == "queue")).collect();
     // An app whose own CPU was not at its limit fills up (sheds, queues at the load balancer)
     // because it waits on a tier behind it: when such a tier shows symptoms too, it is named.
-    if symptomatic.iter().any(|t| t.figures.tier != "app") {
-        symptomatic.retain(|t| t.figures.tier != "app");
+    if symptomatic.iter().any(|t| !is_app_tier(&t.figures.tier)) {
+        symptomatic.retain(|t| !is_app_tier(&t.figures.tier));
     }
     if !facts.slo_passed || knee.is_some() {
         if let Some(chosen) = pick(run, &symptomatic, knee.as_ref()) {
@@ -215,7 +222,7 @@ fn resource_bound(tiers: &[TierAnalysis], facts: &RunFacts) -> Vec<TierAnalysis>
             });
         }
     }
-    if out.iter().any(|t| t.figures.tier == "app") {
+    if out.iter().any(|t| is_app_tier(&t.figures.tier)) {
         out.retain(|t| !facts.in_process_tiers.contains(&t.figures.tier));
     }
     if primary_congested(tiers) {
