@@ -4,7 +4,9 @@
 //!
 //! Series: `haproxy.queue` (sum of `qcur` over backends), `haproxy.sessions` (`scur`),
 //! `haproxy.retries` (per s), `haproxy.errors` (`econ` + `eresp`, per s), `haproxy.http_5xx`
-//! (per s), `haproxy.servers_up`.
+//! (per s), `haproxy.servers_up`, `haproxy.server_connects` (new connections HAProxy opened
+//! to its servers, per s: beside the request rate it says whether keep-alive connections are
+//! reused or one is opened per request).
 
 use std::collections::BTreeMap;
 
@@ -34,6 +36,7 @@ pub struct Totals {
     pub errors: f64,
     pub http_5xx: f64,
     pub servers_up: f64,
+    pub server_connects: f64,
 }
 
 /// Parses HAProxy's stats CSV (first line `# pxname,svname,…`).
@@ -54,6 +57,7 @@ pub fn parse_csv(csv: &str) -> Totals {
                 t.retries += num(&f, "wretr");
                 t.errors += num(&f, "econ") + num(&f, "eresp");
                 t.http_5xx += num(&f, "hrsp_5xx");
+                t.server_connects += num(&f, "connect");
             }
             "FRONTEND" => {}
             _ => {
@@ -81,7 +85,7 @@ impl Collector for HaproxyCollector {
             ("haproxy.sessions".to_owned(), t.sessions),
             ("haproxy.servers_up".to_owned(), t.servers_up),
         ]);
-        for (name, value) in [("haproxy.retries", t.retries), ("haproxy.errors", t.errors), ("haproxy.http_5xx", t.http_5xx)] {
+        for (name, value) in [("haproxy.retries", t.retries), ("haproxy.errors", t.errors), ("haproxy.http_5xx", t.http_5xx), ("haproxy.server_connects", t.server_connects)] {
             self.counters.record(name, value, elapsed_s, &mut out);
         }
         Ok(out)
@@ -92,13 +96,13 @@ impl Collector for HaproxyCollector {
 mod tests {
     #[test]
     fn sums_backends_and_counts_servers_up() {
-        let csv = "# pxname,svname,qcur,qmax,scur,smax,econ,eresp,wretr,status,hrsp_5xx\n\
-                   api,FRONTEND,,,12,40,,,,OPEN,0\n\
-                   app-read,a1,0,0,3,9,,0,0,UP,1\n\
-                   app-read,a2,0,0,2,9,,0,0,DOWN,0\n\
-                   app-read,BACKEND,7,20,5,18,2,1,4,UP,3\n\
-                   app-write,w1,0,0,1,2,,0,0,UP 1/2,0\n\
-                   app-write,BACKEND,1,2,1,2,0,0,1,UP,0\n";
+        let csv = "# pxname,svname,qcur,qmax,scur,smax,econ,eresp,wretr,status,hrsp_5xx,connect\n\
+                   api,FRONTEND,,,12,40,,,,OPEN,0,\n\
+                   app-read,a1,0,0,3,9,,0,0,UP,1,40\n\
+                   app-read,a2,0,0,2,9,,0,0,DOWN,0,2\n\
+                   app-read,BACKEND,7,20,5,18,2,1,4,UP,3,42\n\
+                   app-write,w1,0,0,1,2,,0,0,UP 1/2,0,7\n\
+                   app-write,BACKEND,1,2,1,2,0,0,1,UP,0,7\n";
         let t = super::parse_csv(csv);
         assert_eq!(t.queued, 8.0);
         assert_eq!(t.sessions, 6.0);
@@ -106,5 +110,6 @@ mod tests {
         assert_eq!(t.errors, 3.0);
         assert_eq!(t.http_5xx, 3.0);
         assert_eq!(t.servers_up, 2.0);
+        assert_eq!(t.server_connects, 49.0, "the backends' connects, not the servers' again");
     }
 }
