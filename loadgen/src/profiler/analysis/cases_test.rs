@@ -418,6 +418,31 @@ fn sends_late_before_any_box_was_at_its_limit_name_the_generator() {
 }
 
 #[test]
+fn sends_that_never_left_while_a_box_was_at_its_limit_name_that_box() {
+    // walk16's Users+++ at 10,067 req/s: HAProxy's box at its quota from t = 0, 40% of the
+    // sends never left (the target held every in-flight slot), those that left were on time,
+    // the generator's own box at a third of its share.
+    let run = ramp(300.0);
+    let mut tl = launched(&run, &[("app", 0.625), ("lb", 0.25)]);
+    tl.boxes[0].cpu_cores = 0.5;
+    set(&mut tl, "host.cpu_cores.generator", 0, |_| 0.16);
+    set(&mut tl, "host.cpu_cores.lb", 0, |_| 0.25);
+    set(&mut tl, "host.cpu_throttled_share.lb", 0, |_| 1.0);
+    set(&mut tl, "host.cpu_cores.app", 0, |_| 0.5);
+    let tiers = analyse_tiers(&run, &tl);
+    let mut f = facts(&run, false);
+    f.generator_overloaded = true;
+    f.generator_reasons = vec!["only 58978 of 100667 intended sends left (the run was stopped early, or the generator stalled)".into()];
+    let v = decide(&run, &tiers, super::knee::find_knee(&run), &f);
+    assert_eq!(v.bottleneck, "lb", "{v:#?}");
+    assert!(v.sentence.contains("in-flight slots the target held"), "{}", v.sentence);
+    // The same missing sends with no box at its limit stay the generator's.
+    let quiet = launched(&run, &[("app", 0.625), ("lb", 0.25)]);
+    let v = decide(&run, &analyse_tiers(&run, &quiet), super::knee::find_knee(&run), &f);
+    assert_eq!(v.bottleneck, "generator", "{v:#?}");
+}
+
+#[test]
 fn app_boxes_whose_quotas_add_up_to_the_generators_share_do_not_share_its_cores() {
     // Users+++: two app boxes of 0.25 core beside a 0.5-core generator box. The app at 0.33
     // core is at 66% of its own quota, not at the 0.5 less the generator's 0.19.

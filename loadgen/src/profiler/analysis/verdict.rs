@@ -84,8 +84,13 @@ pub fn decide(run: &RunSeries, tiers: &[TierAnalysis], knee: Option<Knee>, facts
     if facts.generator_overloaded && !contention {
         if let Some((chosen, late_from)) = saturated_before_late(run, tiers, knee.as_ref(), facts) {
             let onset = chosen.onset.unwrap_or(0);
+            let behind = if facts.generator_late_from.is_some() {
+                format!("fell behind only from t = {late_from} s")
+            } else {
+                "the sends it could not make waited for in-flight slots the target held".to_owned()
+            };
             let sentence = format!(
-                "Bottleneck: {} ({}){}. The generator kept its schedule while this tier reached its limit (t = {onset} s) and fell behind only from t = {late_from} s, as the target collapsed under it.",
+                "Bottleneck: {} ({}){}. The generator kept its schedule while this tier reached its limit (t = {onset} s) and {behind}, as the target collapsed under it.",
                 describe(&chosen.figures.tier),
                 figures_of(&chosen),
                 ceiling_of(&chosen)
@@ -176,8 +181,10 @@ pub fn decide(run: &RunSeries, tiers: &[TierAnalysis], knee: Option<Knee>, facts
 /// first and the lateness with the collapse it caused (thousands of requests in flight,
 /// timeouts and 503s to handle). Returns that tier and the first late second.
 fn saturated_before_late(run: &RunSeries, tiers: &[TierAnalysis], knee: Option<&Knee>, facts: &RunFacts) -> Option<(TierAnalysis, u64)> {
-    let late_from = facts.generator_late_from?;
-    let only_late = !facts.generator_reasons.is_empty() && facts.generator_reasons.iter().all(|r| r.starts_with("sends left late"));
+    // Sends that never left (every in-flight slot held by a target that stopped answering)
+    // count like late ones: from the run's end, when the missing sends are known.
+    let late_from = facts.generator_late_from.or_else(|| facts.generator_reasons.iter().any(|r| never_left(r)).then(|| run.t.last().copied()).flatten())?;
+    let only_late = !facts.generator_reasons.is_empty() && facts.generator_reasons.iter().all(|r| r.starts_with("sends left late") || never_left(r));
     let generator_on_time = tiers.iter().find(|t| t.figures.tier == "generator").is_none_or(|g| g.onset.is_none_or(|o| o >= late_from));
     if !only_late || !generator_on_time {
         return None;
@@ -185,6 +192,11 @@ fn saturated_before_late(run: &RunSeries, tiers: &[TierAnalysis], knee: Option<&
     let bound = resource_bound(tiers, facts);
     let earlier: Vec<&TierAnalysis> = bound.iter().filter(|t| t.onset.is_some_and(|o| o + SATURATED_BEFORE_LATE_S <= late_from)).collect();
     pick(run, &earlier, knee).map(|t| (t.clone(), late_from))
+}
+
+/// The self-check's reason for sends that never left (`report.rs`).
+fn never_left(reason: &str) -> bool {
+    reason.contains("intended sends left")
 }
 
 /// The generator's own evidence and the self-check's reasons.
