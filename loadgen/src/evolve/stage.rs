@@ -364,16 +364,27 @@ fn conclude(
         .copied()
         .or_else(|| summaries.iter().max_by(|a, b| a.0.total_cmp(&b.0)))
         .ok_or_else(|| stage_error("the search ran no step".into()))?;
-    let (_, summary, run_dir) = source;
-    let verdict = summary.verdict.clone().ok_or_else(|| stage_error("the run has no verdict".into()))?;
+    // The last step at the sustainable rate: a step run again to confirm a miss passed there.
+    let held = summaries.iter().rev().find(|(r, _, _)| Some(*r) == sustainable);
+    let saturated_first = held.filter(|(_, h, _)| match (&source.1.verdict, &h.verdict) {
+        (Some(failing), Some(limit)) => first_to_saturate(failing, limit),
+        _ => false,
+    });
+    let (_, summary, run_dir) = saturated_first.unwrap_or(source);
+    let mut verdict = summary.verdict.clone().ok_or_else(|| stage_error("the run has no verdict".into()))?;
+    if let (Some((rate, _, _)), Some(failing)) = (saturated_first, &source.1.verdict) {
+        verdict.sentence = format!(
+            "{} This is the tier at its limit at {rate:.0} req/s, the highest rate the stage held; one step above, in the collapse, {} was at its limit too.",
+            verdict.sentence,
+            failing.bottleneck
+        );
+    }
     let rec = summary.recommendation.clone().ok_or_else(|| stage_error("the run has no recommendation".into()))?;
     let timeline: crate::profiler::Timeline = std::fs::read_to_string(run_dir.join(crate::html::TIMELINE_FILE))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default();
     let achieved: Vec<(u64, f64)> = summary.series.iter().map(|s| (s.t, s.completed as f64)).collect();
-    // The last step at the sustainable rate: a step run again to confirm a miss passed there.
-    let held = summaries.iter().rev().find(|(r, _, _)| Some(*r) == sustainable);
     let fleet_cores = held.or(Some(source)).and_then(|(_, s, _)| s.fleet.as_ref().map(|f| f.cores));
     let peak_to_average = super::peak_to_average(&options.scenario);
     Ok(StageResult {
@@ -400,8 +411,57 @@ fn conclude(
     })
 }
 
+/// Whether the stage's bottleneck is the tier `limit` (the verdict of the highest step that
+/// held) rather than the one the failing step named: past a stage's limit a step collapses,
+/// and in the collapse a tier upstream of the real limit can be pinned too (HAProxy holding
+/// thousands of waiting connections: walk17's Users+++ named the load balancer at 9,670 req/s,
+/// while at the 8,883 that held the app boxes were at their quota and HAProxy at 70% of its).
+/// The tier that saturated first as the load rose is the one the next stage must address.
+fn first_to_saturate(failing: &crate::profiler::Verdict, limit: &crate::profiler::Verdict) -> bool {
+    let service = |b: &str| !matches!(b, "generator" | "none" | "machine");
+    let utilization = |tier: &str| limit.tiers.iter().find(|t| t.tier == tier).map(|t| t.utilization_p95);
+    service(&failing.bottleneck)
+        && service(&limit.bottleneck)
+        && failing.bottleneck != limit.bottleneck
+        && utilization(&limit.bottleneck).is_some_and(|u| u >= crate::profiler::analysis::tiers::BUSY)
+        && utilization(&failing.bottleneck).is_some_and(|u| u < crate::profiler::analysis::tiers::BUSY)
+}
+
 #[cfg(test)]
 mod tests {
+    use crate::profiler::{TierFigures, Verdict};
+
+    fn verdict(bottleneck: &str, tiers: &[(&str, f64)]) -> Verdict {
+        Verdict {
+            bottleneck: bottleneck.into(),
+            confidence: "low".into(),
+            sentence: String::new(),
+            knee: None,
+            tiers: tiers
+                .iter()
+                .map(|(t, u)| TierFigures { tier: (*t).into(), capacity: 1.0, unit: "cores".into(), utilization_p95: *u, demand_s: 0.0, ceiling_rps: None, saturation: vec![] })
+                .collect(),
+            evidence: vec![],
+            headroom: None,
+            faults: vec![],
+        }
+    }
+
+    #[test]
+    fn the_tier_at_its_limit_where_the_stage_held_is_named_over_one_pinned_in_the_collapse() {
+        // walk17's Users+++: lb named at the failing 9,670; at the 8,883 that held, app 100%, lb 70%.
+        let failing = verdict("lb", &[("app", 0.98), ("lb", 1.0)]);
+        let held = verdict("app", &[("app", 1.0), ("lb", 0.704)]);
+        assert!(super::first_to_saturate(&failing, &held));
+        // Both at their limit where the stage held: the failing step's verdict stands.
+        assert!(!super::first_to_saturate(&failing, &verdict("app", &[("app", 1.0), ("lb", 0.81)])));
+        // Nothing at its limit where it held, or the same tier: no change.
+        assert!(!super::first_to_saturate(&failing, &verdict("none", &[("app", 0.5), ("lb", 0.4)])));
+        assert!(!super::first_to_saturate(&verdict("app", &[("app", 1.0)]), &held));
+        // A generator verdict is not a tier to replace.
+        assert!(!super::first_to_saturate(&verdict("generator", &[]), &held));
+    }
+
     #[test]
     fn the_queue_depth_is_read_from_the_metrics_page() {
         let page = "# TYPE scaleloop_queue_depth gauge\nscaleloop_queue_depth_x 3\nscaleloop_queue_depth 1607\nscaleloop_jobs_done_total 4\n";
