@@ -20,7 +20,10 @@ use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::Histogram;
 use serde_json::Value;
 
-/// 200 req/s for 5 s after a 1 s warm-up, 20:1, every write read back.
+/// 200 req/s for 5 s after a 1 s warm-up, 20:1, every write read back. The generator's lag
+/// allowance is 250 ms, not 20: four debug-built processes share CI's two cores with other tests
+/// here, and this test is about the split and the merge (a worker 2 s late must still count as
+/// late; in CI one worker at 67/s once kept its sends within 74 ms but its p99 at 29 ms).
 const SCENARIO: &str = r#"
 name = "dist"
 seed = 1717
@@ -40,6 +43,8 @@ delay = "300ms"
 [slo]
 p99 = "1s"
 max_error_rate = 0.0
+[generator]
+max_lag_p99 = "250ms"
 "#;
 
 /// The reference service as a process of its own; killed on drop.
