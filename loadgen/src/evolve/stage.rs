@@ -21,7 +21,7 @@ const MAX_STEP_WARMUP: Duration = Duration::from_secs(5);
 /// passing one: the sustainable rate it reports is then at most 10% under the stage's limit.
 /// (With 20% the ratio of two stages' rates moved by up to ±20% with where each search
 /// happened to land: walk12's Users+++ held 4,908 and failed at 5,889 req/s, 1.87x Users++.)
-const SEARCH_TOLERANCE: f64 = 0.1;
+pub(crate) const SEARCH_TOLERANCE: f64 = 0.1;
 
 fn p99_ms(s: &Summary) -> f64 {
     s.operations.all.latency_us.p99 as f64 / 1000.0

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::stages::{self, StageView};
+use crate::profiler::analysis::resource::cores_text;
 use crate::profiler::{Recommendation, Verdict};
 use crate::summary::{OperationStats, SloCheck, Summary};
 
@@ -247,7 +248,7 @@ pub fn page(
         .iter()
         .map(|t| TierRow {
             tier: t.tier.clone(),
-            capacity: format!("{} {}", num(t.capacity), t.unit),
+            capacity: if t.unit == "cores" { format!("{} {}", cores_text(t.capacity), if t.capacity == 1.0 { "core" } else { "cores" }) } else { format!("{} {}", num(t.capacity), t.unit) },
             utilization_p95: percent(t.utilization_p95),
             demand: ms(t.demand_s * 1e6),
             ceiling: t.ceiling_rps.map(|c| format!("{} req/s", num(c))).unwrap_or_else(|| "—".into()),
@@ -303,7 +304,7 @@ pub fn page(
     ];
     if let Some(f) = &summary.fleet {
         let kind = if f.confined { "cores of boxes" } else { "cores, unconfined" };
-        facts.push(fact("rate per core of fleet", format!("{} req/s per core ({} req/s on {} {kind})", num(f.rate_per_core), num(summary.operations.all.achieved_rate), num(f.cores))));
+        facts.push(fact("rate per core of fleet", format!("{} req/s per core ({} req/s on {} {kind})", num(f.rate_per_core), num(summary.operations.all.achieved_rate), cores_text(f.cores))));
     }
     if let Some(u) = &summary.seed_users {
         let held = format!("about {} ({} req/s at peak: {})", crate::capacity::about(u.held), num(u.held_rate), u.basis);

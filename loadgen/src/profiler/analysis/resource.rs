@@ -115,6 +115,15 @@ pub(crate) fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
+/// A number of cores as boxes are sized (units of 1/16 core): up to four decimals, trailing
+/// zeros dropped — "0.125", "0.0625", "1.5" (two decimals would print a 0.125-core quota as
+/// "0.12", below the 0.125 cores it is seen using).
+pub fn cores_text(x: f64) -> String {
+    let text = format!("{x:.4}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text.is_empty() || text == "-" { "0".to_owned() } else { text.to_owned() }
+}
+
 /// Seconds needed to call something persistent in a run of `n` seconds (short runs need
 /// fewer, never less than two).
 fn persist_needed(n: usize) -> usize {
@@ -252,7 +261,7 @@ fn utilization_note(r: &Resource<'_>, busy: &[Option<f64>], k: f64) -> String {
     let busy_p95 = percentile(&flat(busy), 0.95);
     let mut note = if r.own_side {
         let of = if r.available.is_some() { "the cores the generator left of" } else { "its quota of" };
-        format!("{}: p95 {busy_p95:.3} {} of {of} {k:.2} ({:.0}%)", r.label, r.unit, busy_p95 / k * 100.0)
+        format!("{}: p95 {busy_p95:.3} {} of {of} {} ({:.0}%)", r.label, r.unit, cores_text(k), busy_p95 / k * 100.0)
     } else {
         format!("{}: p95 {busy_p95:.2} of {k:.0} {} in use — seen by its callers, a symptom", r.label, r.unit)
     };
@@ -293,7 +302,17 @@ fn window_of(run: &RunSeries, values: &[Option<f64>], level: f64) -> [u64; 2] {
 
 #[cfg(test)]
 mod tests {
-    use super::longest_run;
+    use super::{cores_text, longest_run};
+
+    #[test]
+    fn quotas_in_sixteenths_print_whole() {
+        assert_eq!(cores_text(0.125), "0.125");
+        assert_eq!(cores_text(0.0625), "0.0625");
+        assert_eq!(cores_text(1.5), "1.5");
+        assert_eq!(cores_text(2.0), "2");
+        assert_eq!(cores_text(0.0), "0");
+        assert_eq!(cores_text(0.33333), "0.3333");
+    }
 
     #[test]
     fn the_longest_busy_run_is_found() {
