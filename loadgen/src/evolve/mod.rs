@@ -210,6 +210,7 @@ pub async fn evolve(options: EvolveOptions) -> Result<EvolveReport, EvolveError>
         let never_failed = stage.steps.iter().all(|s| s.passed);
         let reached = stage.sustainable_rate.unwrap_or(0.0);
         let generator_limited = stage.generator_limited;
+        let host_limited = stage.sentence.starts_with(crate::profiler::analysis::verdict::HOST_LIMITED);
         stages.push(stage);
         if met {
             break format!("{profile} sustains the target rate of {:.0} req/s", options.target_rate);
@@ -223,6 +224,9 @@ pub async fn evolve(options: EvolveOptions) -> Result<EvolveReport, EvolveError>
         match next {
             Some(n) if options.profiles_dir.join(format!("{n}.toml")).is_file() => profile = n,
             Some(n) => break format!("the next stage, {n}, has no profile in {}", options.profiles_dir.display()),
+            None if bottleneck == "generator" && host_limited => {
+                break format!("the host took the machine's time (steal) while the generator's box was not spent, so {profile}'s steps measured the host: run the walk again when the machine is quieter")
+            }
             None if bottleneck == "generator" => break "the load generator was the limit: no stage can be judged past it".into(),
             None => break format!("the path ends: no later stage addresses the {bottleneck} bottleneck of {profile}"),
         }

@@ -418,6 +418,35 @@ fn sends_late_before_any_box_was_at_its_limit_name_the_generator() {
 }
 
 #[test]
+fn late_sends_while_the_host_stole_the_machine_blame_the_host_not_the_generators_share() {
+    // walk19's Users++ at 499 req/s: steal 35-40% of the machine, the generator's box at a
+    // third of its share, every service box under 80% of its quota, the sends late.
+    let run = ramp(1000.0);
+    let mut tl = launched(&run, &[("app", 0.5), ("db", 0.25)]);
+    tl.boxes[0].cpu_cores = 0.5;
+    set(&mut tl, "host.cpu_cores.generator", 0, |_| 0.16);
+    let tiers = analyse_tiers(&run, &tl);
+    let mut f = facts(&run, false);
+    f.generator_overloaded = true;
+    f.generator_reasons = vec!["sends left late: schedule lag p99 33.5 ms > 20.0 ms allowed".into()];
+    f.generator_late_from = Some(3);
+    f.host_steal_share = Some(0.37);
+    let v = decide(&run, &tiers, super::knee::find_knee(&run), &f);
+    assert_eq!(v.bottleneck, "generator", "{v:#?}");
+    assert!(v.sentence.starts_with(super::verdict::HOST_LIMITED) && v.sentence.contains("took 37%"), "{}", v.sentence);
+    assert!(v.evidence.iter().any(|e| e.metric == "host steal share" && e.value == 0.37), "{:#?}", v.evidence);
+    // Little steal: the generator's own timers, as before.
+    f.host_steal_share = Some(0.02);
+    let v = decide(&run, &tiers, super::knee::find_knee(&run), &f);
+    assert!(v.sentence.starts_with("The load generator was the limit"), "{}", v.sentence);
+    // Much steal but the generator's box spent: its share is what ran out.
+    set(&mut tl, "host.cpu_cores.generator", 0, |_| 0.49);
+    f.host_steal_share = Some(0.37);
+    let v = decide(&run, &analyse_tiers(&run, &tl), super::knee::find_knee(&run), &f);
+    assert!(v.sentence.starts_with("The load generator was the limit"), "{}", v.sentence);
+}
+
+#[test]
 fn sends_that_never_left_while_a_box_was_at_its_limit_name_that_box() {
     // walk16's Users+++ at 10,067 req/s: HAProxy's box at its quota from t = 0, 40% of the
     // sends never left (the target held every in-flight slot), those that left were on time,

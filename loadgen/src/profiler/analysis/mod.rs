@@ -61,6 +61,7 @@ pub fn analyse(summary: &Summary, timeline: &Timeline, stage: &str) -> (Verdict,
         peak_rate: peak_rate(&run),
         in_process_tiers: in_process_tiers(timeline),
         generator_late_from: summary.series.iter().find(|s| s.lag_p99_us > summary.schedule_lag.limit_p99_us).map(|s| s.t),
+        host_steal_share: Some(timeline.values("host.steal_share")).filter(|v| !v.is_empty()).map(|v| stats::mean(&v)),
     };
     let mut verdict = verdict::decide(&run, &tiers, knee, &facts);
     faults::apply(&mut verdict, timeline);

@@ -32,7 +32,18 @@ pub struct RunFacts {
     /// First second whose sends left later than the generator's allowed lag (p99 of that
     /// second), when any did.
     pub generator_late_from: Option<u64>,
+    /// Mean share of the machine's time the host's hypervisor took (`host.steal_share`).
+    pub host_steal_share: Option<f64>,
 }
+
+/// How a verdict that blames the host's steal rather than the generator's share begins.
+pub const HOST_LIMITED: &str = "The host was the limit";
+
+/// Share of the machine's time stolen by the host from which late sends with the generator's
+/// own box far from its share are the host's doing (walk19, 2026-12-03: steal 35-40% of the
+/// machine, the generator's box at 31% of its share, sends late at 499 req/s that had held at
+/// 4,935 an hour before).
+const STOLEN: f64 = 0.1;
 
 /// Seconds a service box must have been at its limit before the sends fell behind for the
 /// lateness to be the collapse it caused rather than the generator's own failing.
@@ -101,6 +112,9 @@ pub fn decide(run: &RunSeries, tiers: &[TierAnalysis], knee: Option<Knee>, facts
                 e
             }));
             return verdict(&chosen.figures.tier, "medium", sentence, evidence, None);
+        }
+        if let Some((sentence, evidence)) = host_stole(run, generator, facts) {
+            return verdict("generator", "medium", sentence, evidence, None);
         }
         return verdict("generator", "high", "The load generator was the limit: its own CPU or timers could not keep the schedule, so this run names no service bottleneck. Give it more CPU or run more generator processes and merge their logs.".into(), generator_evidence(run, generator, facts), None);
     }
@@ -192,6 +206,30 @@ fn saturated_before_late(run: &RunSeries, tiers: &[TierAnalysis], knee: Option<&
     let bound = resource_bound(tiers, facts);
     let earlier: Vec<&TierAnalysis> = bound.iter().filter(|t| t.onset.is_some_and(|o| o + SATURATED_BEFORE_LATE_S <= late_from)).collect();
     pick(run, &earlier, knee).map(|t| (t.clone(), late_from))
+}
+
+/// Late sends while the host took at least [`STOLEN`] of the machine's time and the
+/// generator's own box stayed under [`super::resource::BUSY`] of its share: the generator's
+/// threads waited for CPU the host did not give the machine, so neither its share nor the
+/// stage is what the run measured.
+fn host_stole(run: &RunSeries, generator: Option<&TierAnalysis>, facts: &RunFacts) -> Option<(String, Vec<Evidence>)> {
+    let steal = facts.host_steal_share.filter(|s| *s >= STOLEN)?;
+    let used = generator.map(|g| g.figures.utilization_p95).filter(|u| *u < super::resource::BUSY)?;
+    let sentence = format!(
+        "{HOST_LIMITED}, not the generator's share: the host took {:.0}% of the machine's time (steal) while the generator's box used at most {:.0}% of its share (p95), and the sends left late; this run names no service bottleneck. Run it again when the machine is quieter.",
+        steal * 100.0,
+        used * 100.0
+    );
+    let mut evidence = generator_evidence(run, generator, facts);
+    evidence.push(Evidence {
+        tier: "generator".into(),
+        metric: "host steal share".into(),
+        value: super::resource::round3(steal),
+        threshold: STOLEN,
+        window: [run.t.first().copied().unwrap_or(0), run.t.last().copied().unwrap_or(0)],
+        note: format!("the host took {:.0}% of the machine's time on average (host.steal_share, from /proc/stat)", steal * 100.0),
+    });
+    Some((sentence, evidence))
 }
 
 /// The self-check's reason for sends that never left (`report.rs`).
