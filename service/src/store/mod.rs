@@ -15,7 +15,9 @@ use std::{
 };
 
 use bytes::Bytes;
-use object_store::{aws::AmazonS3Builder, local::LocalFileSystem, path::Path as ObjectPath, ObjectStore};
+// Since object_store 0.13, `put` and `get` are provided methods of `ObjectStoreExt` (implemented for
+// every `ObjectStore`, `Arc<dyn ObjectStore>` included); `list` stays on `ObjectStore`.
+use object_store::{aws::AmazonS3Builder, local::LocalFileSystem, path::Path as ObjectPath, ObjectStore, ObjectStoreExt};
 use rand::Rng;
 
 use crate::{backend::BackendError, config::ObjectStoreConfig};
