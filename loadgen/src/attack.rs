@@ -291,7 +291,14 @@ async fn record_finished_with_goose(user: &mut GooseUser, context: &AttackContex
     for f in finished {
         let method = if f.op == Operation::Read { "GET" } else { "POST" };
         let _ = user
-            .record_custom_request_duration(method, f.op.as_str(), f.service_time, f.error.is_none(), f.status, f.error.as_deref())
+            .record_custom_request_duration(
+                method,
+                f.op.as_str(),
+                f.service_time,
+                f.error.is_none(),
+                f.status,
+                f.error.as_deref(),
+            )
             .await;
     }
 }

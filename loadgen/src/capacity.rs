@@ -47,7 +47,12 @@ pub struct FleetFigures {
 /// The fleet of a run from its timeline: every non-generator box's quota, the autoscaled
 /// tier's scaled by the instances it ran each second (`autoscale.instances`). `None` when the
 /// timeline names no service box.
-pub fn fleet(timeline: &Timeline, achieved_rate: f64, scaled_tier: Option<&str>, machine_cores: f64) -> Option<FleetFigures> {
+pub fn fleet(
+    timeline: &Timeline,
+    achieved_rate: f64,
+    scaled_tier: Option<&str>,
+    machine_cores: f64,
+) -> Option<FleetFigures> {
     let boxes: Vec<_> = timeline.boxes.iter().filter(|b| b.tier != crate::topology::budget::GENERATOR_TIER).collect();
     if boxes.is_empty() {
         return None;
@@ -59,9 +64,11 @@ pub fn fleet(timeline: &Timeline, achieved_rate: f64, scaled_tier: Option<&str>,
         .map(|i| {
             boxes
                 .iter()
-                .map(|b| match (Some(b.tier.as_str()) == scaled_tier, instances.and_then(|s| s.get(i).copied().flatten())) {
-                    (true, Some(n)) => b.cpu_cores / start_instances * n,
-                    _ => b.cpu_cores,
+                .map(|b| {
+                    match (Some(b.tier.as_str()) == scaled_tier, instances.and_then(|s| s.get(i).copied().flatten())) {
+                        (true, Some(n)) => b.cpu_cores / start_instances * n,
+                        _ => b.cpu_cores,
+                    }
                 })
                 .sum()
         })
@@ -141,7 +148,10 @@ pub fn terminal_lines(s: &crate::summary::Summary) -> String {
     let mut out = String::new();
     if let Some(f) = &s.fleet {
         let kind = if f.confined { "cores of boxes" } else { "cores, unconfined (the machine's)" };
-        out += &format!("  fleet: {:.3} {kind}; {:.0} req/s per core of fleet ({:.0} req/s in all)\n", f.cores, f.rate_per_core, s.operations.all.achieved_rate);
+        out += &format!(
+            "  fleet: {:.3} {kind}; {:.0} req/s per core of fleet ({:.0} req/s in all)\n",
+            f.cores, f.rate_per_core, s.operations.all.achieved_rate
+        );
     }
     if let Some(u) = &s.seed_users {
         out += &format!(

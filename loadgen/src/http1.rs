@@ -152,7 +152,9 @@ impl Connection {
         // unread rest is dropped with it) instead of growing the generator's memory.
         match http_body_util::Limited::new(response.into_body(), api.max_response_bytes).collect().await {
             Ok(body) => Ok((status, body.to_bytes())),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(failed(Some(status), requests::BODY_TOO_LARGE.into())),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                Err(failed(Some(status), requests::BODY_TOO_LARGE.into()))
+            }
             Err(_) => Err(failed(Some(status), "body".into())),
         }
     }
@@ -180,8 +182,9 @@ async fn connect(api: &ApiUrls) -> Result<SendRequest<Full<Bytes>>, Reply> {
     let refused = |_| failed(None, "connect".into());
     let stream = tokio::net::TcpStream::connect((origin.host.as_str(), origin.port)).await.map_err(refused)?;
     stream.set_nodelay(true).map_err(refused)?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|_| failed(None, "connect".into()))?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|_| failed(None, "connect".into()))?;
     tokio::spawn(async move {
         // Ends when the server closes the connection or the user drops its sender; either
         // way the next request finds it closed and opens another.

@@ -63,7 +63,11 @@ impl OperationMix {
         // Writes sit at the first `write` slots of a seeded rotation of the block: the
         // positions vary from block to block and the count per block is exact.
         let offset = rng_for(self.seed, block_index, 1).random_range(0..block);
-        if (position + block - offset) % block < self.write { Operation::Write } else { Operation::Read }
+        if (position + block - offset) % block < self.write {
+            Operation::Write
+        } else {
+            Operation::Read
+        }
     }
 }
 

@@ -180,9 +180,11 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Summary, MergeError> {
         .sum();
     g.cpu_us_per_request = if requests > 0.0 { (g.cpu_seconds * 1e6 / requests * 10.0).round() / 10.0 } else { 0.0 };
     g.cpu_share = summaries.iter().map(|x| x.generator.cpu_share).fold(0.0, f64::max);
-    g.reasons = summaries.iter().flat_map(|x| x.generator.reasons.iter().map(move |r| format!("{}: {r}", x.run_id))).collect();
+    g.reasons =
+        summaries.iter().flat_map(|x| x.generator.reasons.iter().map(move |r| format!("{}: {r}", x.run_id))).collect();
     g.overloaded = summaries.iter().any(|x| x.generator.overloaded);
-    g.waived = summaries.iter().flat_map(|x| x.generator.waived.iter().map(move |r| format!("{}: {r}", x.run_id))).collect();
+    g.waived =
+        summaries.iter().flat_map(|x| x.generator.waived.iter().map(move |r| format!("{}: {r}", x.run_id))).collect();
     // Each process had its own in-flight slots; the target held at most their sum at once.
     g.max_in_flight = summaries.iter().map(|x| x.generator.max_in_flight).sum();
     g.peak_in_flight = summaries.iter().map(|x| x.generator.peak_in_flight).sum();

@@ -139,7 +139,12 @@ mod tests {
     use crate::shape::LoadShape;
 
     /// `users` simulated users on the fake clock; each request takes `service(k)`.
-    async fn simulate(rate: f64, seconds: u64, users: usize, service: impl Fn(u64) -> Duration + Send + Sync + 'static) -> Arc<Pacer> {
+    async fn simulate(
+        rate: f64,
+        seconds: u64,
+        users: usize,
+        service: impl Fn(u64) -> Duration + Send + Sync + 'static,
+    ) -> Arc<Pacer> {
         let schedule = Arc::new(Schedule::new(LoadShape::Constant { rate }.curve(Duration::from_secs(seconds))));
         let pacer = Arc::new(Pacer::new(schedule, Arc::new(Recorder::new(Duration::ZERO)), Duration::ZERO));
         let service = Arc::new(service);
@@ -186,7 +191,11 @@ mod tests {
     async fn a_stall_is_charged_from_the_intended_time() {
         // Requests 2000..2004 hit a 500 ms stall; all 4 users wait in it, so sends queue up.
         let pacer = simulate(1000.0, 5, 4, |k| {
-            if (2000..2004).contains(&k) { Duration::from_millis(500) } else { Duration::from_millis(1) }
+            if (2000..2004).contains(&k) {
+                Duration::from_millis(500)
+            } else {
+                Duration::from_millis(1)
+            }
         })
         .await;
         let run = pacer.recorder.snapshot();

@@ -40,7 +40,10 @@ pub fn preload_command(args: &PreloadArgs) -> Exit {
         }
     };
     if args.corpus.exists() {
-        eprintln!("loadgen preload: --corpus {} already exists: remove it, or let the workers use it as it is", args.corpus.display());
+        eprintln!(
+            "loadgen preload: --corpus {} already exists: remove it, or let the workers use it as it is",
+            args.corpus.display()
+        );
         return Exit::BadInput;
     }
     let api = match ApiUrls::new(&args.target) {
@@ -73,6 +76,12 @@ pub fn preload_command(args: &PreloadArgs) -> Exit {
         eprintln!("loadgen preload: {e}");
         return Exit::Failure;
     }
-    println!("corpus of {} ({} ids, seed {}) written to {}", scenario.name, file.ids.len(), scenario.seed, args.corpus.display());
+    println!(
+        "corpus of {} ({} ids, seed {}) written to {}",
+        scenario.name,
+        file.ids.len(),
+        scenario.seed,
+        args.corpus.display()
+    );
     Exit::Ok
 }

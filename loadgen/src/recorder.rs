@@ -272,9 +272,18 @@ impl RecordedRun {
         measured_start: SystemTime,
         comment: &str,
     ) -> std::io::Result<()> {
-        write_interval_log(out, measured_start, comment, |s| {
-            TAGS.iter().enumerate().filter_map(|(i, tag)| Some((*tag, self.tags[i].per_second.get(s)?.clone()))).collect()
-        }, self.seconds())
+        write_interval_log(
+            out,
+            measured_start,
+            comment,
+            |s| {
+                TAGS.iter()
+                    .enumerate()
+                    .filter_map(|(i, tag)| Some((*tag, self.tags[i].per_second.get(s)?.clone())))
+                    .collect()
+            },
+            self.seconds(),
+        )
     }
 }
 
@@ -317,7 +326,12 @@ mod tests {
         let r = Recorder::new(Duration::from_secs(2));
         r.record(Operation::Read, Duration::from_secs(1), Duration::from_millis(5), Outcome::Ok);
         r.record(Operation::Read, Duration::from_secs(3), Duration::from_millis(5), Outcome::Ok);
-        r.record(Operation::Write, Duration::from_millis(3500), Duration::from_millis(600), Outcome::Failed("http_503".into()));
+        r.record(
+            Operation::Write,
+            Duration::from_millis(3500),
+            Duration::from_millis(600),
+            Outcome::Failed("http_503".into()),
+        );
         let run = r.snapshot();
         assert_eq!(run.warmup_requests, 1);
         assert_eq!(run.tags[0].total.len(), 1);

@@ -16,7 +16,9 @@ fn redact_userinfo(text: &str) -> String {
         let (before, after) = rest.split_at(at + 3);
         out.push_str(before);
         // The authority ends at the first character a URL authority cannot hold unescaped.
-        let end = after.find(|c: char| matches!(c, '/' | '?' | '#' | '"' | '\'' | '<' | '>' | '`') || c.is_whitespace()).unwrap_or(after.len());
+        let end = after
+            .find(|c: char| matches!(c, '/' | '?' | '#' | '"' | '\'' | '<' | '>' | '`') || c.is_whitespace())
+            .unwrap_or(after.len());
         let authority = &after[..end];
         match authority.rfind('@').and_then(|a| authority[..a].find(':').map(|c| (c, a))) {
             Some((colon, at)) if at > colon + 1 => {
@@ -70,7 +72,10 @@ mod tests {
             secrets("primary_url = \"postgres://app:p%40ss@10.0.0.1/db\"\nreplica_urls = [\"postgres://r:two@r1/db\"]"),
             "primary_url = \"postgres://app:***@10.0.0.1/db\"\nreplica_urls = [\"postgres://r:***@r1/db\"]"
         );
-        assert_eq!(secrets("postgres://h/db?user=u&password=secret&sslmode=require"), "postgres://h/db?user=u&password=***&sslmode=require");
+        assert_eq!(
+            secrets("postgres://h/db?user=u&password=secret&sslmode=require"),
+            "postgres://h/db?user=u&password=***&sslmode=require"
+        );
         assert_eq!(secrets("{\"url\":\"http://a:b@host:80/x\"}"), "{\"url\":\"http://a:***@host:80/x\"}");
     }
 

@@ -310,7 +310,8 @@ pub fn terminal_text(s: &Summary, dir: &Path) -> String {
         s.generator.cpu_share * 100.0,
         s.generator.threads
     );
-    out += &format!("  in flight: at most {} at once (cap {})\n", s.generator.peak_in_flight, s.generator.max_in_flight);
+    out +=
+        &format!("  in flight: at most {} at once (cap {})\n", s.generator.peak_in_flight, s.generator.max_in_flight);
     if s.generator.held_at_cap > 0 {
         out += &format!(
             "  the target held {} requests (the cap): {} sends left late waiting for a slot, charged from their intended time\n",
@@ -318,7 +319,10 @@ pub fn terminal_text(s: &Summary, dir: &Path) -> String {
         );
     }
     if s.generator.unsent_at_cap > 0 {
-        out += &format!("  {} sends never left: the target still held every slot when the run ended\n", s.generator.unsent_at_cap);
+        out += &format!(
+            "  {} sends never left: the target still held every slot when the run ended\n",
+            s.generator.unsent_at_cap
+        );
     }
     let v = &s.verification;
     out += &format!(

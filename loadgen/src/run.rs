@@ -9,13 +9,13 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::attack::{self, AttackContext, AttackError, AttackSettings, Workload};
+use crate::distributed::Distributed;
 use crate::keys::{write_body, KeySpace, OperationMix};
 use crate::pacer::Pacer;
 use crate::recorder::Recorder;
 use crate::report::{self, CpuUse, RunFacts};
 use crate::requests::{self, ApiUrls, ReplyBody};
 use crate::scenario::Scenario;
-use crate::distributed::Distributed;
 use crate::schedule::{users_for, Schedule, Share};
 use crate::summary::Summary;
 use crate::target::{RunningTarget, TargetChoice, TargetError};
@@ -157,13 +157,21 @@ pub fn http_client() -> Result<reqwest::Client, RunError> {
 
 /// The stage's fleet (rate per core) and the users of the seed's model it holds, from the
 /// run's timeline and verdict.
-fn add_capacity(summary: &mut Summary, timeline: &crate::profiler::Timeline, curve: &crate::shape::RateCurve, profile: Option<&service::config::Profile>) {
-    let scaled = profile.and_then(|p| p.topology.autoscaling.as_ref().map(|_| if p.topology.split_read_write { "app-read" } else { "app" }));
+fn add_capacity(
+    summary: &mut Summary,
+    timeline: &crate::profiler::Timeline,
+    curve: &crate::shape::RateCurve,
+    profile: Option<&service::config::Profile>,
+) {
+    let scaled = profile.and_then(|p| {
+        p.topology.autoscaling.as_ref().map(|_| if p.topology.split_read_write { "app-read" } else { "app" })
+    });
     let cores = crate::topology::budget::machine_cores();
     summary.fleet = crate::capacity::fleet(timeline, summary.operations.all.achieved_rate, scaled, cores);
     let peak_achieved = summary.series.iter().map(|s| s.completed as f64).fold(0.0, f64::max);
     let peak_to_average = if curve.mean() > 0.0 { curve.peak() / curve.mean() } else { 1.0 };
-    summary.seed_users = Some(crate::capacity::seed_users(summary.verdict.as_ref(), curve.peak(), peak_achieved, peak_to_average));
+    summary.seed_users =
+        Some(crate::capacity::seed_users(summary.verdict.as_ref(), curve.peak(), peak_achieved, peak_to_average));
 }
 
 /// The rate curve a run of `scenario` sends: its warm-up at the curve's mean rate, then the
@@ -206,7 +214,11 @@ pub async fn run_on(options: &RunOptions, target: &RunningTarget) -> Result<RunR
     run_on_with(options, target, None).await
 }
 
-async fn run_on_with(options: &RunOptions, target: &RunningTarget, distributed: Option<&Distributed>) -> Result<RunReport, RunError> {
+async fn run_on_with(
+    options: &RunOptions,
+    target: &RunningTarget,
+    distributed: Option<&Distributed>,
+) -> Result<RunReport, RunError> {
     let (run_id, dir) = claim_report_dir(options)?;
     let client = http_client()?;
     let summary = drive(options, &run_id, &dir, &client, target, distributed).await?;
@@ -262,9 +274,9 @@ async fn drive(
 
     let measured = scenario.load.curve(scenario.duration);
     let schedule = Arc::new(Schedule::for_share(schedule_curve(scenario), share));
-    let users = options.users.unwrap_or_else(|| {
-        users_for(schedule.curve().peak() / share.count as f64, scenario.generator.max_users)
-    });
+    let users = options
+        .users
+        .unwrap_or_else(|| users_for(schedule.curve().peak() / share.count as f64, scenario.generator.max_users));
     if scenario.generator.expected_latency.is_some() {
         eprintln!("note: generator.expected_latency is ignored: requests in flight grow on demand up to generator.max_in_flight ({})", scenario.generator.max_in_flight);
     }
@@ -299,7 +311,8 @@ async fn drive(
 
     let profile_path = options.target.profile_path();
     // Reports quote the profile (profile.toml, index.html): never with its passwords.
-    let profile_text = profile_path.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).map(|t| crate::redact::secrets(&t));
+    let profile_text =
+        profile_path.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).map(|t| crate::redact::secrets(&t));
     // A launched stage's servers are its own, so the profiler reads the URLs it filled in.
     let launched_view = match &target.deployment {
         Some(d) => {
@@ -467,4 +480,3 @@ async fn drive(
     report::write_summary(dir, &summary).map_err(report_error)?;
     Ok(summary)
 }
-

@@ -261,9 +261,16 @@ impl Scenario {
 
     /// Parses scenario text; `path` is only used in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ScenarioError> {
-        let parse_error = |e: toml::de::Error| ScenarioError::Parse { path: path.to_owned(), message: e.to_string().trim().replace('\n', " ") };
+        let parse_error = |e: toml::de::Error| ScenarioError::Parse {
+            path: path.to_owned(),
+            message: e.to_string().trim().replace('\n', " "),
+        };
         let mut table: toml::Table = toml::from_str(text).map_err(parse_error)?;
-        size_from_seed_users(&mut table).map_err(|(field, reason)| ScenarioError::Invalid { path: path.to_owned(), field: field.into(), reason })?;
+        size_from_seed_users(&mut table).map_err(|(field, reason)| ScenarioError::Invalid {
+            path: path.to_owned(),
+            field: field.into(),
+            reason,
+        })?;
         let mut scenario: Scenario = table.try_into().map_err(parse_error)?;
         scenario.source_text = text.to_owned();
         scenario.validate().map_err(|(field, reason)| ScenarioError::Invalid {
@@ -271,7 +278,8 @@ impl Scenario {
             field: field.to_owned(),
             reason,
         })?;
-        crate::faults::validate(&scenario.faults, scenario.duration).map_err(|(field, reason)| ScenarioError::Invalid { path: path.to_owned(), field, reason })?;
+        crate::faults::validate(&scenario.faults, scenario.duration)
+            .map_err(|(field, reason)| ScenarioError::Invalid { path: path.to_owned(), field, reason })?;
         Ok(scenario)
     }
 
@@ -363,16 +371,28 @@ impl Scenario {
 /// error naming the field.
 fn size_from_seed_users(table: &mut toml::Table) -> Result<(), (&'static str, String)> {
     let Some(users) = table.get("seed_users") else { return Ok(()) };
-    let users = users.as_integer().filter(|u| *u >= 1).ok_or(("seed_users", "must be a whole number of users >= 1".to_owned()))?;
-    let load = table.get_mut("load").and_then(toml::Value::as_table_mut).ok_or(("seed_users", "needs a [load] section with curve = \"peak-us\"".to_owned()))?;
+    let users = users
+        .as_integer()
+        .filter(|u| *u >= 1)
+        .ok_or(("seed_users", "must be a whole number of users >= 1".to_owned()))?;
+    let load = table
+        .get_mut("load")
+        .and_then(toml::Value::as_table_mut)
+        .ok_or(("seed_users", "needs a [load] section with curve = \"peak-us\"".to_owned()))?;
     if load.get("curve").and_then(toml::Value::as_str) != Some("peak-us") {
-        return Err(("seed_users", "sizes a curve = \"peak-us\" load only; give the other curves' rates directly".into()));
+        return Err((
+            "seed_users",
+            "sizes a curve = \"peak-us\" load only; give the other curves' rates directly".into(),
+        ));
     }
     if load.contains_key("peak_rate") {
         return Err(("load.peak_rate", "give either seed_users or load.peak_rate, not both".into()));
     }
     let ratio = match load.get("peak_to_average") {
-        Some(v) => v.as_float().or_else(|| v.as_integer().map(|i| i as f64)).ok_or(("load.peak_to_average", "must be a number".to_owned()))?,
+        Some(v) => v
+            .as_float()
+            .or_else(|| v.as_integer().map(|i| i as f64))
+            .ok_or(("load.peak_to_average", "must be a number".to_owned()))?,
         None => crate::shape::LoadShape::default_peak_to_average(),
     };
     let peak = crate::capacity::peak_rate_of(users as f64, ratio);

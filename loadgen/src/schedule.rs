@@ -81,7 +81,11 @@ impl Share {
 
     /// This worker's arrivals among arrivals `0..end`.
     pub fn count_below(&self, end: u64) -> u64 {
-        if end > self.index { (end - self.index - 1) / self.count + 1 } else { 0 }
+        if end > self.index {
+            (end - self.index - 1) / self.count + 1
+        } else {
+            0
+        }
     }
 }
 
@@ -290,7 +294,8 @@ mod tests {
         let curve = LoadShape::Constant { rate: 100.0 }.curve(Duration::from_secs(4));
         let s = Schedule::for_share(curve, Share::new(1, 3).unwrap());
         assert_eq!((s.whole_total(), s.total()), (400, 133));
-        let per_second: f64 = (0..4).map(|t| s.intended_between(Duration::from_secs(t), Duration::from_secs(t + 1))).sum();
+        let per_second: f64 =
+            (0..4).map(|t| s.intended_between(Duration::from_secs(t), Duration::from_secs(t + 1))).sum();
         assert_eq!(per_second, 133.0);
         assert_eq!(claim_all(&s).len(), 133);
         assert_eq!(s.claimed(), 133);

@@ -96,7 +96,10 @@ impl LoadShape {
                 rate_ok("load.base_rate", *base_rate)?;
                 rate_ok("load.factor", *factor)?;
                 if *at + *length > duration {
-                    return Err(("load.at", format!("spike ends at {:?}, after the run's {duration:?}", *at + *length)));
+                    return Err((
+                        "load.at",
+                        format!("spike ends at {:?}, after the run's {duration:?}", *at + *length),
+                    ));
                 }
                 Ok(())
             }
@@ -104,7 +107,10 @@ impl LoadShape {
                 rate_ok("load.peak_rate", *peak_rate)?;
                 let max = 1.0 / us_day_profile_mean();
                 if !(1.0..=max).contains(peak_to_average) {
-                    return Err(("load.peak_to_average", format!("must be within 1..={max:.2}, got {peak_to_average}")));
+                    return Err((
+                        "load.peak_to_average",
+                        format!("must be within 1..={max:.2}, got {peak_to_average}"),
+                    ));
                 }
                 Ok(())
             }
@@ -114,7 +120,10 @@ impl LoadShape {
                 }
                 for w in points.windows(2) {
                     if w[1][0] < w[0][0] {
-                        return Err(("load.points", format!("times must not decrease ({} after {})", w[1][0], w[0][0])));
+                        return Err((
+                            "load.points",
+                            format!("times must not decrease ({} after {})", w[1][0], w[0][0]),
+                        ));
                     }
                 }
                 for p in points {
@@ -146,10 +155,7 @@ impl LoadShape {
                 let mean = us_day_profile_mean();
                 let night = ((peak_rate / peak_to_average) - peak_rate * mean) / (1.0 - mean);
                 let night = night.max(0.0);
-                US_DAY_PROFILE
-                    .iter()
-                    .map(|&(h, g)| (h / 24.0 * end, night + (peak_rate - night) * g))
-                    .collect()
+                US_DAY_PROFILE.iter().map(|&(h, g)| (h / 24.0 * end, night + (peak_rate - night) * g)).collect()
             }
             Self::Points { points } => {
                 let mut v: Vec<(f64, f64)> = points.iter().map(|p| (p[0], p[1])).collect();
@@ -224,7 +230,11 @@ impl RateCurve {
     /// Mean rate over the curve.
     pub fn mean(&self) -> f64 {
         let end = self.end();
-        if end > 0.0 { self.total() / end } else { 0.0 }
+        if end > 0.0 {
+            self.total() / end
+        } else {
+            0.0
+        }
     }
 
     /// Expected arrivals over the whole curve.
@@ -242,7 +252,11 @@ impl RateCurve {
             return self.points[i - 1].1;
         }
         let (a, b) = (self.points[i - 1], self.points[i]);
-        if b.0 == a.0 { b.1 } else { a.1 + (b.1 - a.1) * (t - a.0) / (b.0 - a.0) }
+        if b.0 == a.0 {
+            b.1
+        } else {
+            a.1 + (b.1 - a.1) * (t - a.0) / (b.0 - a.0)
+        }
     }
 
     /// Expected arrivals in `[0, t]`: the integral of the rate.

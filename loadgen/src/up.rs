@@ -69,7 +69,9 @@ pub fn up_command(args: &UpArgs) -> Exit {
 fn report_error(e: &TopologyError) -> Exit {
     eprintln!("loadgen up: {}", crate::redact::secrets(&e.to_string()));
     match e {
-        TopologyError::Profile(_) | TopologyError::Unsupported { .. } | TopologyError::RunDirExists { .. } => Exit::BadInput,
+        TopologyError::Profile(_) | TopologyError::Unsupported { .. } | TopologyError::RunDirExists { .. } => {
+            Exit::BadInput
+        }
         _ => Exit::TargetUnreachable,
     }
 }
@@ -81,7 +83,11 @@ pub fn print_deployment(d: &Deployment) {
     println!("base URL: {}", d.base_url);
     println!("run directory: {}", d.run_dir.display());
     if let Some(lb) = d.haproxy() {
-        println!("HAProxy stats: http://127.0.0.1:{}/stats  (CSV: /stats;csv)  admin socket {}", lb.stats_port, lb.socket.display());
+        println!(
+            "HAProxy stats: http://127.0.0.1:{}/stats  (CSV: /stats;csv)  admin socket {}",
+            lb.stats_port,
+            lb.socket.display()
+        );
     }
     match d.cgroup_dir() {
         Some(dir) => println!("boxes (cgroups under {}):", dir.display()),

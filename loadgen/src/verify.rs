@@ -117,7 +117,9 @@ impl Verifier {
                 }
                 // Once one check ran out of time, the target is down for good: the next
                 // ones get a few tries each, so a dead target cannot hold the run for long.
-                _ if first.elapsed() < if self.gave_up.load(Ordering::Relaxed) { GAVE_UP_RETRY_FOR } else { RETRY_FOR } => {
+                _ if first.elapsed()
+                    < if self.gave_up.load(Ordering::Relaxed) { GAVE_UP_RETRY_FOR } else { RETRY_FOR } =>
+                {
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(2));
                     continue;

@@ -70,10 +70,19 @@ async fn a_1_gib_answer_gets_the_body_cap_error_with_bounded_memory() {
         let api = ApiUrls::new(&url).unwrap().with_max_response_bytes(CAP);
         let mut connection = Connection::default();
         let reply = tokio::time::timeout(Duration::from_secs(30), connection.read(&api, "1")).await.unwrap();
-        assert_eq!((reply.status, reply.error.as_deref()), (Some(200), Some(BODY_TOO_LARGE)), "lean path, chunked: {chunked}");
+        assert_eq!(
+            (reply.status, reply.error.as_deref()),
+            (Some(200), Some(BODY_TOO_LARGE)),
+            "lean path, chunked: {chunked}"
+        );
         assert!(!connection.is_open(), "a connection with an unread body must not be reused");
-        let reply = tokio::time::timeout(Duration::from_secs(30), requests::read(&client, &api, "1", false)).await.unwrap();
-        assert_eq!((reply.status, reply.error.as_deref()), (Some(200), Some(BODY_TOO_LARGE)), "reqwest path, chunked: {chunked}");
+        let reply =
+            tokio::time::timeout(Duration::from_secs(30), requests::read(&client, &api, "1", false)).await.unwrap();
+        assert_eq!(
+            (reply.status, reply.error.as_deref()),
+            (Some(200), Some(BODY_TOO_LARGE)),
+            "reqwest path, chunked: {chunked}"
+        );
     }
     let grown = peak_rss().saturating_sub(before);
     eprintln!("body cap: peak RSS grew {} KiB while refusing 1 GiB answers", grown / 1024);

@@ -27,7 +27,12 @@ fn profiles() -> Vec<(PathBuf, String, Profile)> {
 
 /// The number in the header's "= fleet N units" (the stated budget).
 fn stated_fleet_units(text: &str) -> Option<f64> {
-    let header: String = text.lines().take_while(|l| l.starts_with('#')).map(|l| l.trim_start_matches('#').trim()).collect::<Vec<_>>().join(" ");
+    let header: String = text
+        .lines()
+        .take_while(|l| l.starts_with('#'))
+        .map(|l| l.trim_start_matches('#').trim())
+        .collect::<Vec<_>>()
+        .join(" ");
     let at = header.find("= fleet ")? + "= fleet ".len();
     header[at..].split_whitespace().next()?.parse().ok()
 }
@@ -37,7 +42,8 @@ fn every_profile_fits_the_machine_with_the_generators_share() {
     let mut shares = Vec::new();
     for (path, text, p) in profiles() {
         let b = Budget::of(&p, DESIGN_CORES);
-        let share = b.generator_cores.unwrap_or_else(|| panic!("{}: no `generator` box (its reserved share)", path.display()));
+        let share =
+            b.generator_cores.unwrap_or_else(|| panic!("{}: no `generator` box (its reserved share)", path.display()));
         assert!(b.fits(), "{}: fleet {} + generator {share} cores > {DESIGN_CORES}", path.display(), b.fleet_cores);
         shares.push(share);
         // On this machine (fewer cores, say) the launcher's fitted stage still fits.
@@ -46,11 +52,27 @@ fn every_profile_fits_the_machine_with_the_generators_share() {
         assert!(Budget::of(&fitted, cores).fits(), "{} does not fit {cores} cores after fit", path.display());
         for bx in &p.boxes {
             let cpus = bx.cpus.unwrap_or_else(|| panic!("{}: box {} has no quota", path.display(), bx.tier));
-            assert!(budget::in_units(cpus), "{}: box {} of {cpus} cores is not whole units of {UNIT_CORES}", path.display(), bx.tier);
+            assert!(
+                budget::in_units(cpus),
+                "{}: box {} of {cpus} cores is not whole units of {UNIT_CORES}",
+                path.display(),
+                bx.tier
+            );
         }
-        let stated = stated_fleet_units(&text).unwrap_or_else(|| panic!("{}: the header states no `= fleet N units`", path.display()));
-        assert_eq!(stated, b.fleet_cores / UNIT_CORES, "{}: header says fleet {stated} units, boxes add up to {}", path.display(), b.fleet_cores / UNIT_CORES);
-        assert!(text.contains(&format!("generator {} units", share / UNIT_CORES)), "{}: header does not state the generator's share", path.display());
+        let stated = stated_fleet_units(&text)
+            .unwrap_or_else(|| panic!("{}: the header states no `= fleet N units`", path.display()));
+        assert_eq!(
+            stated,
+            b.fleet_cores / UNIT_CORES,
+            "{}: header says fleet {stated} units, boxes add up to {}",
+            path.display(),
+            b.fleet_cores / UNIT_CORES
+        );
+        assert!(
+            text.contains(&format!("generator {} units", share / UNIT_CORES)),
+            "{}: header does not state the generator's share",
+            path.display()
+        );
     }
     // Stages compare only if the generator has the same share in every one.
     assert!(shares.windows(2).all(|w| w[0] == w[1]), "generator shares differ: {shares:?}");
@@ -62,8 +84,16 @@ fn later_stages_add_capacity_rather_than_split_it() {
     // stage gains, as adding instances is on AWS).
     let order = ["single-box", "users-plus", "users-plus-plus", "users-plus-plus-plus"];
     let all = profiles();
-    let fleet = |name: &str| all.iter().find(|(_, _, p)| p.name == name).map(|(_, _, p)| budget::fleet_cores(p)).unwrap();
+    let fleet =
+        |name: &str| all.iter().find(|(_, _, p)| p.name == name).map(|(_, _, p)| budget::fleet_cores(p)).unwrap();
     for w in order.windows(2) {
-        assert!(fleet(w[1]) >= fleet(w[0]), "{} has {} cores of boxes, less than {}'s {}", w[1], fleet(w[1]), w[0], fleet(w[0]));
+        assert!(
+            fleet(w[1]) >= fleet(w[0]),
+            "{} has {} cores of boxes, less than {}'s {}",
+            w[1],
+            fleet(w[1]),
+            w[0],
+            fleet(w[0])
+        );
     }
 }

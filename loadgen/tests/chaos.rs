@@ -29,10 +29,17 @@ fn checkout(dir: &str) -> PathBuf {
 }
 
 fn servers_present() -> bool {
-    let present = ["haproxy", "redis-server"].iter().all(|p| Command::new("sh").args(["-c", &format!("command -v {p} || test -x /usr/sbin/{p}")]).output().is_ok_and(|o| o.status.success()))
-        && std::fs::read_dir("/usr/lib/postgresql").is_ok();
+    let present = ["haproxy", "redis-server"].iter().all(|p| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {p} || test -x /usr/sbin/{p}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }) && std::fs::read_dir("/usr/lib/postgresql").is_ok();
     if !present {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "postgresql, redis-server or haproxy missing and CI=true");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "postgresql, redis-server or haproxy missing and CI=true"
+        );
         eprintln!("SKIPPED: postgresql, redis-server and haproxy are needed");
     }
     present
@@ -66,7 +73,10 @@ fn run(scenario: &str, profile: &str, reports: &Path) -> (Option<i32>, String) {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("{scenario} did not finish within 6 minutes:\n{}", std::fs::read_to_string(&out).unwrap_or_default());
+            panic!(
+                "{scenario} did not finish within 6 minutes:\n{}",
+                std::fs::read_to_string(&out).unwrap_or_default()
+            );
         }
         std::thread::sleep(Duration::from_millis(200));
     };
@@ -80,7 +90,8 @@ fn json(path: &Path, output: &str) -> Value {
 
 /// The reads the schedule intended over a fault's window.
 fn intended_reads(summary: &Value, window: [u64; 2]) -> f64 {
-    let (read, write) = (summary["scenario"]["read_weight"].as_f64().unwrap(), summary["scenario"]["write_weight"].as_f64().unwrap());
+    let (read, write) =
+        (summary["scenario"]["read_weight"].as_f64().unwrap(), summary["scenario"]["write_weight"].as_f64().unwrap());
     let intended: f64 = summary["series"]
         .as_array()
         .unwrap()
@@ -107,7 +118,11 @@ fn window(f: &Value) -> [u64; 2] {
 fn no_write_lost(summary: &Value, output: &str) {
     let v = &summary["verification"];
     eprintln!("writes read back: {v}");
-    assert_eq!((v["lost"].as_u64(), v["corrupted"].as_u64()), (Some(0), Some(0)), "acknowledged writes lost: {v}\n{output}");
+    assert_eq!(
+        (v["lost"].as_u64(), v["corrupted"].as_u64()),
+        (Some(0), Some(0)),
+        "acknowledged writes lost: {v}\n{output}"
+    );
     assert_eq!(v["unchecked"].as_u64(), Some(0), "every acknowledged write must be read back: {v}");
     assert!(v["verified"].as_u64().unwrap() >= 50, "too few writes to judge: {v}");
 }
@@ -138,7 +153,10 @@ fn redis_and_a_replica_killed_under_load_on_users_plus_plus_plus() {
     let fig = &redis["figures"];
     let expected = intended_reads(&summary, window(redis));
     let reads = fig["reads_ok"].as_f64().unwrap();
-    assert!(reads >= 0.95 * expected, "reads through HAProxy during the Redis outage: {reads} of {expected:.0} intended");
+    assert!(
+        reads >= 0.95 * expected,
+        "reads through HAProxy during the Redis outage: {reads} of {expected:.0} intended"
+    );
     assert_eq!(fig["errors"].as_u64(), Some(0), "a cache outage must cost no request: {fig}");
     // Bounded: the breaker makes a read pay at most one cache timeout (250 ms) per cooldown;
     // the bound leaves room for this shared 2-core machine stalling the whole stage for a
@@ -146,8 +164,16 @@ fn redis_and_a_replica_killed_under_load_on_users_plus_plus_plus() {
     let p99_ms = fig["read_p99_us"].as_f64().unwrap() / 1000.0;
     eprintln!("read p99 during the Redis outage: {p99_ms:.1} ms");
     assert!(p99_ms < 2500.0, "read p99 during the Redis outage {p99_ms:.1} ms");
-    assert!(redis["healthz"]["degraded"].as_u64().unwrap_or(0) > 0, "/healthz never said degraded: {}", redis["healthz"]);
-    assert!(redis["healthz"].get("unavailable").is_none(), "a cache outage is not unavailability: {}", redis["healthz"]);
+    assert!(
+        redis["healthz"]["degraded"].as_u64().unwrap_or(0) > 0,
+        "/healthz never said degraded: {}",
+        redis["healthz"]
+    );
+    assert!(
+        redis["healthz"].get("unavailable").is_none(),
+        "a cache outage is not unavailability: {}",
+        redis["healthz"]
+    );
     let hits_after = fig["cache_hits_after_s"].as_u64().unwrap_or_else(|| panic!("cache hits never resumed: {fig}"));
     assert!(hits_after <= 5, "cache hits resumed {hits_after} s after Redis was back");
     // The Streams queue comes back too: jobs are done again once Redis is.
@@ -170,7 +196,12 @@ fn redis_and_a_replica_killed_under_load_on_users_plus_plus_plus() {
         .as_array()
         .unwrap_or_else(|| panic!("the verdict names no fault: {}", summary["verdict"]))
         .iter()
-        .map(|f| (f["tier"].as_str().unwrap().to_owned(), [f["window"][0].as_u64().unwrap(), f["window"][1].as_u64().unwrap()]))
+        .map(|f| {
+            (
+                f["tier"].as_str().unwrap().to_owned(),
+                [f["window"][0].as_u64().unwrap(), f["window"][1].as_u64().unwrap()],
+            )
+        })
         .collect();
     assert_eq!(named, vec![("cache".to_owned(), window(redis)), ("db_replica".to_owned(), window(replica))]);
     assert!(summary["verdict"]["sentence"].as_str().unwrap().contains("the cache tier was down on purpose"));
@@ -191,23 +222,44 @@ fn primary_failover_under_load_on_users_plus_plus_loses_no_write() {
     eprintln!("exit {code:?}\n{output}");
     let f = &timeline["faults"][0];
     eprintln!("fault: {f}");
-    assert_eq!((f["tier"].as_str(), f["action"].as_str(), f["outcome"].as_str()), (Some("db_primary"), Some("failover"), Some("ok")), "{f}");
+    assert_eq!(
+        (f["tier"].as_str(), f["action"].as_str(), f["outcome"].as_str()),
+        (Some("db_primary"), Some("failover"), Some("ok")),
+        "{f}"
+    );
     assert_eq!(f["replaced_by"], "pg-standby");
     let fig = &f["figures"];
     let failing = fig["writes_failing_s"].as_u64().unwrap();
     let took = f["ended_s"].as_f64().unwrap() - f["started_s"].as_f64().unwrap();
-    eprintln!("failover took {took:.1} s; writes failing for {failing} s ({} failed), {} s without any acknowledged", fig["write_errors"], fig["write_gap_s"]);
+    eprintln!(
+        "failover took {took:.1} s; writes failing for {failing} s ({} failed), {} s without any acknowledged",
+        fig["write_errors"], fig["write_gap_s"]
+    );
     // The primary's death must show in the writes (and end): a failover no write noticed was
     // not one.
-    assert!(fig["write_errors"].as_u64().unwrap() > 0 && (1..60).contains(&failing), "write unavailability {failing} s: {fig}");
+    assert!(
+        fig["write_errors"].as_u64().unwrap() > 0 && (1..60).contains(&failing),
+        "write unavailability {failing} s: {fig}"
+    );
     assert!(fig["recovered_after_s"].as_u64().is_some(), "requests never answered cleanly again: {fig}");
     // Writes resumed after the failover: acknowledged in the last 10 s of the run.
-    let last: u64 = summary["series"].as_array().unwrap().iter().rev().take(10).map(|s| s["completed"].as_u64().unwrap() - s["errors"].as_u64().unwrap()).sum();
+    let last: u64 = summary["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .take(10)
+        .map(|s| s["completed"].as_u64().unwrap() - s["errors"].as_u64().unwrap())
+        .sum();
     assert!(last > 0, "nothing answered after the failover");
     no_write_lost(&summary, &output);
     let v = &summary["verdict"];
     assert_eq!(v["faults"][0]["tier"], "db_primary", "{v}");
-    assert!(v["sentence"].as_str().unwrap().contains("writes failing for"), "the verdict reports the write unavailability: {}", v["sentence"]);
+    assert!(
+        v["sentence"].as_str().unwrap().contains("writes failing for"),
+        "the verdict reports the write unavailability: {}",
+        v["sentence"]
+    );
 }
 
 #[test]
@@ -228,7 +280,8 @@ fn an_app_instance_killed_and_haproxy_restarted_and_paused_under_load() {
         eprintln!("fault: {f}");
         assert_eq!(f["outcome"], "ok", "{f}");
         let fig = &f["figures"];
-        let recovered = fig["recovered_after_s"].as_u64().unwrap_or_else(|| panic!("never answered cleanly again: {f}"));
+        let recovered =
+            fig["recovered_after_s"].as_u64().unwrap_or_else(|| panic!("never answered cleanly again: {f}"));
         assert!(recovered <= 15, "{} answered cleanly again only {recovered} s after the fault began", f["target"]);
     }
     // One of two instances dead: HAProxy's checks take it out within about a second, its
@@ -237,7 +290,10 @@ fn an_app_instance_killed_and_haproxy_restarted_and_paused_under_load() {
     assert!(app["replaced_by"].as_str().is_some_and(|n| n.starts_with("app-") && n != app["target"]), "{app}");
     let expected = intended_reads(&summary, window(app));
     let fig = &app["figures"];
-    assert!(fig["reads_ok"].as_f64().unwrap() >= 0.9 * expected, "reads while an instance was dead: {fig} of {expected:.0}");
+    assert!(
+        fig["reads_ok"].as_f64().unwrap() >= 0.9 * expected,
+        "reads while an instance was dead: {fig} of {expected:.0}"
+    );
     assert!(fig["errors"].as_f64().unwrap() <= 0.05 * expected, "errors while an instance was dead: {fig}");
     // A restart of the load balancer ends when it serves again on its port.
     let restart = &faults[1];
@@ -248,6 +304,7 @@ fn an_app_instance_killed_and_haproxy_restarted_and_paused_under_load() {
     let held = pause["figures"]["read_max_us"].as_f64().unwrap() / 1e6;
     assert!(held >= 2.0, "the slowest read during a 3 s pause of HAProxy took {held:.2} s");
     no_write_lost(&summary, &output);
-    let named: Vec<&str> = summary["verdict"]["faults"].as_array().unwrap().iter().map(|f| f["tier"].as_str().unwrap()).collect();
+    let named: Vec<&str> =
+        summary["verdict"]["faults"].as_array().unwrap().iter().map(|f| f["tier"].as_str().unwrap()).collect();
     assert_eq!(named, ["app", "lb", "lb"]);
 }

@@ -26,7 +26,9 @@ fn help_documents_the_exit_codes() {
     let out = Command::new(env!("CARGO_BIN_EXE_loadgen")).arg("--help").output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let help = String::from_utf8_lossy(&out.stdout);
-    for line in ["Exit codes", "2  bad arguments", "3  target unreachable", "4  SLO breached", "5  generator overloaded"] {
+    for line in
+        ["Exit codes", "2  bad arguments", "3  target unreachable", "4  SLO breached", "5  generator overloaded"]
+    {
         assert!(help.contains(line), "--help lacks {line:?}:\n{help}");
     }
 }
@@ -38,7 +40,8 @@ fn bad_arguments_and_files_exit_2() {
     assert_eq!(loadgen(&["--no-such-flag"], reports.path()).0, 2);
     assert_eq!(loadgen(&["--scenario", "smoke", "--duration", "soon"], reports.path()).0, 2);
     let bad = reports.path().join("bad.toml");
-    std::fs::write(&bad, "name = \"bad\"\nduration = \"5s\"\nspeed = 3\n[load]\ncurve = \"constant\"\nrate = 1\n").unwrap();
+    std::fs::write(&bad, "name = \"bad\"\nduration = \"5s\"\nspeed = 3\n[load]\ncurve = \"constant\"\nrate = 1\n")
+        .unwrap();
     let (code, text) = loadgen(&["--scenario", bad.to_str().unwrap()], reports.path());
     assert_eq!(code, 2);
     assert!(text.contains("bad.toml") && text.contains("speed"), "{text}");
@@ -61,7 +64,8 @@ fn a_run_id_that_is_taken_exits_2_and_keeps_the_earlier_report() {
     let earlier = reports.path().join("taken");
     std::fs::create_dir(&earlier).unwrap();
     std::fs::write(earlier.join("summary.json"), "{\"earlier\": true}").unwrap();
-    let (code, text) = loadgen(&["--scenario", "smoke", "--target", "http://127.0.0.1:9", "--run-id", "taken"], reports.path());
+    let (code, text) =
+        loadgen(&["--scenario", "smoke", "--target", "http://127.0.0.1:9", "--run-id", "taken"], reports.path());
     assert_eq!(code, 2, "{text}");
     assert!(text.contains(&earlier.display().to_string()) && text.contains("run id taken"), "{text}");
     assert_eq!(std::fs::read_to_string(earlier.join("summary.json")).unwrap(), "{\"earlier\": true}");

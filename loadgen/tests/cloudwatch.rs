@@ -12,11 +12,14 @@ use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
 use aws_smithy_types::body::SdkBody;
 use common::cloudwatch::{self as cw, Answer, Behaviour, FakeCloudWatch, Fixture};
 use loadgen::cloudwatch::{
-    period, pull::{self, CloudWatchOptions}, query, signals, AwsDeployment, CloudWatchError, CloudWatchSource,
+    period,
+    pull::{self, CloudWatchOptions},
+    query, signals, AwsDeployment, CloudWatchError, CloudWatchSource,
 };
 
 const START: i64 = 1_795_183_200; // 2026-11-20T14:00:00Z, a minute boundary
-const DB_AND_QUEUE: &str = "region = \"us-east-1\"\n[db_primary]\ndb_instance = \"content-db\"\n[queue]\nqueue_name = \"content-jobs\"\n";
+const DB_AND_QUEUE: &str =
+    "region = \"us-east-1\"\n[db_primary]\ndb_instance = \"content-db\"\n[queue]\nqueue_name = \"content-jobs\"\n";
 
 fn request() -> http::Request<SdkBody> {
     http::Request::builder().uri("https://monitoring.us-east-1.amazonaws.com/").body(SdkBody::empty()).unwrap()
@@ -80,7 +83,10 @@ async fn queries_are_sent_as_asked_and_pages_joined() {
     for r in replay.actual_requests() {
         assert_eq!(r.headers().get("smithy-protocol"), Some("rpc-v2-cbor"));
         assert!(r.uri().ends_with("/service/GraniteServiceVersion20100801/operation/GetMetricData"), "{}", r.uri());
-        assert!(r.headers().get("authorization").is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256")), "signed with SigV4");
+        assert!(
+            r.headers().get("authorization").is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256")),
+            "signed with SigV4"
+        );
     }
     assert_eq!(pulled.len(), queries.len());
     let cpu = &pulled[0];
@@ -102,7 +108,10 @@ async fn large_deployments_are_batched_five_hundred_queries_a_call() {
     let pulled = source(&replay).fetch(&queries, &window).await.unwrap();
     let sizes: Vec<usize> = bodies(&replay).iter().map(|b| b["MetricDataQueries"].as_array().unwrap().len()).collect();
     assert_eq!(sizes, vec![500, 20]);
-    assert!(pulled.iter().all(|p| p.values.is_empty() && p.status == "NoAnswer"), "nothing is invented for series without data");
+    assert!(
+        pulled.iter().all(|p| p.values.is_empty() && p.status == "NoAnswer"),
+        "nothing is invented for series without data"
+    );
 }
 
 async fn fetch_error(status: u16, code: &str, attempts: usize) -> (CloudWatchError, usize) {
@@ -139,13 +148,21 @@ async fn sdk_errors_become_messages_that_say_what_to_do() {
 }
 
 /// Pulls `fixture` for a run of it over a loopback endpoint speaking the SDK's protocol.
-async fn pull_fixture(name: &str, deployment_text: &str) -> (tempfile::TempDir, loadgen::Summary, pull::PullOutcome, Vec<serde_json::Value>) {
+async fn pull_fixture(
+    name: &str,
+    deployment_text: &str,
+) -> (tempfile::TempDir, loadgen::Summary, pull::PullOutcome, Vec<serde_json::Value>) {
     let fixture = Arc::new(Fixture::load(name));
     pull_run(name, &fixture, Behaviour::Answer(fixture.clone()), deployment_text).await
 }
 
 /// Writes `fixture`'s run and pulls it from an endpoint behaving as `behaviour`.
-async fn pull_run(name: &str, fixture: &Fixture, behaviour: Behaviour, deployment_text: &str) -> (tempfile::TempDir, loadgen::Summary, pull::PullOutcome, Vec<serde_json::Value>) {
+async fn pull_run(
+    name: &str,
+    fixture: &Fixture,
+    behaviour: Behaviour,
+    deployment_text: &str,
+) -> (tempfile::TempDir, loadgen::Summary, pull::PullOutcome, Vec<serde_json::Value>) {
     let endpoint = FakeCloudWatch::start(behaviour).await;
     let dir = tempfile::tempdir().unwrap();
     fixture.write_run(dir.path(), START);
@@ -159,9 +176,16 @@ async fn pull_run(name: &str, fixture: &Fixture, behaviour: Behaviour, deploymen
     let source = CloudWatchSource::from_client(client, endpoint.url.clone());
     let now = chrono::DateTime::from_timestamp(START + 3600, 0).unwrap();
     let outcome = pull::refresh_run_dir(dir.path(), &options, Some(source), move || now).await.unwrap();
-    let summary: loadgen::Summary = serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap()).unwrap();
+    let summary: loadgen::Summary =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap()).unwrap();
     if let (Some(v), Some(r)) = (&summary.verdict, &summary.recommendation) {
-        eprintln!("{name}: {}\n  next: {} ({}) — {}", v.sentence, r.action, r.next_stage.as_deref().unwrap_or("-"), r.expected_gain);
+        eprintln!(
+            "{name}: {}\n  next: {} ({}) — {}",
+            v.sentence,
+            r.action,
+            r.next_stage.as_deref().unwrap_or("-"),
+            r.expected_gain
+        );
     }
     let requests = endpoint.requests.lock().unwrap().clone();
     (dir, summary, outcome, requests)
@@ -174,7 +198,8 @@ fn example() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_saturated_rds_primary_is_named_the_bottleneck() {
     // The example deployment plus a replica CloudWatch has nothing for: reported missing.
-    let deployment = example().replace("\"content-db-replica-2\"]", "\"content-db-replica-2\", \"content-db-replica-3\"]");
+    let deployment =
+        example().replace("\"content-db-replica-2\"]", "\"content-db-replica-2\", \"content-db-replica-3\"]");
     let (dir, summary, outcome, requests) = pull_fixture("saturated-rds", &deployment).await;
     assert!(outcome.error.is_none(), "{:?}", outcome.error);
     assert_eq!(requests.len(), 1);
@@ -196,8 +221,13 @@ async fn a_saturated_rds_primary_is_named_the_bottleneck() {
     assert_eq!(info.period_s, Some(60));
     assert_eq!(info.missing.len(), 6, "{:#?}", info.missing);
     assert!(info.missing.iter().all(|m| m.contains("content-db-replica-3")), "{:#?}", info.missing);
-    assert!(outcome.record.not_reported.iter().any(|m| m.contains("CPUCreditBalance")), "{:?}", outcome.record.not_reported);
-    let timeline: loadgen::profiler::Timeline = serde_json::from_str(&std::fs::read_to_string(dir.path().join("timeline.json")).unwrap()).unwrap();
+    assert!(
+        outcome.record.not_reported.iter().any(|m| m.contains("CPUCreditBalance")),
+        "{:?}",
+        outcome.record.not_reported
+    );
+    let timeline: loadgen::profiler::Timeline =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("timeline.json")).unwrap()).unwrap();
     let cpu = timeline.values("cloudwatch.db_primary.cpu_utilization");
     assert_eq!(cpu.len(), 600);
     assert_eq!((cpu[0], cpu[599]), (0.34, 0.99));
@@ -213,7 +243,11 @@ async fn an_auto_scaling_group_at_its_maximum_names_the_app_and_says_raise_it() 
     assert!(summary.cloudwatch.as_ref().unwrap().missing.is_empty());
     let verdict = summary.verdict.as_ref().unwrap();
     assert_eq!(verdict.bottleneck, "app", "{}\n{:#?}", verdict.sentence, verdict.evidence);
-    assert!(verdict.evidence.iter().any(|e| e.metric == loadgen::profiler::analysis::cloud::AT_MAX_SIZE), "{:#?}", verdict.evidence);
+    assert!(
+        verdict.evidence.iter().any(|e| e.metric == loadgen::profiler::analysis::cloud::AT_MAX_SIZE),
+        "{:#?}",
+        verdict.evidence
+    );
     let rec = summary.recommendation.as_ref().unwrap();
     assert!(rec.action.contains("raise the Auto Scaling group's maximum size above 4"), "{}", rec.action);
     assert!(rec.reason.contains("maximum of 4 instances"), "{}", rec.reason);
@@ -224,10 +258,13 @@ async fn a_failed_pull_keeps_the_run_and_records_why() {
     let fixture = Fixture::load("saturated-rds");
     let untouched = tempfile::tempdir().unwrap();
     fixture.write_run(untouched.path(), START);
-    let before: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(untouched.path().join("summary.json")).unwrap()).unwrap();
-    let (dir, _, outcome, _) = pull_run("refused", &fixture, Behaviour::Fail(403, "InvalidClientTokenId"), &example()).await;
+    let before: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(untouched.path().join("summary.json")).unwrap()).unwrap();
+    let (dir, _, outcome, _) =
+        pull_run("refused", &fixture, Behaviour::Fail(403, "InvalidClientTokenId"), &example()).await;
     assert!(matches!(outcome.error, Some(CloudWatchError::BadCredentials { .. })), "{:?}", outcome.error);
-    let after: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap()).unwrap();
+    let after: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap()).unwrap();
     assert_eq!(after["series"], before["series"], "the client-side results are untouched");
     assert!(after["cloudwatch"]["error"].as_str().unwrap().contains("rejected the credentials"));
     let timeline = std::fs::read_to_string(dir.path().join("timeline.json")).unwrap();

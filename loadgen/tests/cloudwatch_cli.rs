@@ -20,7 +20,15 @@ async fn loadgen(args: Vec<String>, aws_env: &[(&str, &str)]) -> (i32, String) {
     tokio::task::spawn_blocking(move || {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_loadgen"));
         cmd.args(&args);
-        for var in ["AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"] {
+        for var in [
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "AWS_PROFILE",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_ENDPOINT_URL",
+        ] {
             cmd.env_remove(var);
         }
         cmd.env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
@@ -38,7 +46,9 @@ async fn loadgen(args: Vec<String>, aws_env: &[(&str, &str)]) -> (i32, String) {
 }
 
 fn run_args(target: &str, deployment: &Path, reports: &Path, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = ["--scenario", "smoke", "--no-progress", "--run-id", "aws", "--cloudwatch-wait", "0s"].map(str::to_owned).to_vec();
+    let mut args: Vec<String> = ["--scenario", "smoke", "--no-progress", "--run-id", "aws", "--cloudwatch-wait", "0s"]
+        .map(str::to_owned)
+        .to_vec();
     args.extend(["--target".into(), target.to_owned(), "--cloudwatch".into(), deployment.display().to_string()]);
     args.extend(["--reports-dir".into(), reports.display().to_string()]);
     args.extend(["--scenarios-dir".into(), common::repo_root().join("scenarios").display().to_string()]);
@@ -56,7 +66,8 @@ fn summary(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
 }
 
-const DEPLOYMENT: &str = "stage = \"users-plus-plus-plus\"\nregion = \"us-east-1\"\n[db_primary]\ndb_instance = \"content-db\"\n";
+const DEPLOYMENT: &str =
+    "stage = \"users-plus-plus-plus\"\nregion = \"us-east-1\"\n[db_primary]\ndb_instance = \"content-db\"\n";
 const CREDENTIALS: [(&str, &str); 2] = [("AWS_ACCESS_KEY_ID", "AKIDTEST"), ("AWS_SECRET_ACCESS_KEY", "test-secret")];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -89,7 +89,8 @@ fn text(out: &Output) -> String {
 }
 
 fn rfc3339_in(offset_ms: i64) -> String {
-    (chrono::Utc::now() + chrono::Duration::milliseconds(offset_ms)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    (chrono::Utc::now() + chrono::Duration::milliseconds(offset_ms))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// Starts one worker; `extra` are further flags.
@@ -97,7 +98,8 @@ fn worker(dir: &Path, url: &str, share: &str, start_at: &str, run_id: &str, extr
     let scenario = dir.join("dist.toml");
     let corpus = dir.join("corpus.json");
     let reports = dir.join("runs");
-    let mut cmd = loadgen(&["--target", url, "--worker", share, "--start-at", start_at, "--run-id", run_id, "--no-progress"]);
+    let mut cmd =
+        loadgen(&["--target", url, "--worker", share, "--start-at", start_at, "--run-id", run_id, "--no-progress"]);
     cmd.arg("--scenario").arg(&scenario).arg("--corpus").arg(&corpus).arg("--reports-dir").arg(&reports).args(extra);
     cmd.spawn().unwrap()
 }
@@ -191,7 +193,10 @@ fn three_workers_make_one_run_and_a_late_one_spoils_it() {
         assert!(w["start_late_ms"].as_f64().unwrap() < w["start_tolerance_ms"].as_f64().unwrap(), "{w}");
         let clock = &w["clock"];
         // One machine, one clock: the offset the Date header brackets is about zero.
-        assert!(clock["offset_ms"].as_f64().unwrap().abs() <= clock["uncertainty_ms"].as_f64().unwrap() + 5.0, "{clock}");
+        assert!(
+            clock["offset_ms"].as_f64().unwrap().abs() <= clock["uncertainty_ms"].as_f64().unwrap() + 5.0,
+            "{clock}"
+        );
         assert!(clock["uncertainty_ms"].as_f64().unwrap() < 60.0, "{clock}");
     }
     // One report, with the workers' table.

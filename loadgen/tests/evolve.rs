@@ -33,10 +33,16 @@ fn options(from: &str, profiles: PathBuf, target_rate: f64, start_rate: f64, rep
 fn servers_present() -> bool {
     let needs = ["haproxy", "redis-server"];
     let present = needs.iter().all(|p| {
-        std::process::Command::new("sh").args(["-c", &format!("command -v {p} || test -x /usr/sbin/{p}")]).output().is_ok_and(|o| o.status.success())
+        std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {p} || test -x /usr/sbin/{p}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
     }) && std::fs::read_dir("/usr/lib/postgresql").is_ok();
     if !present {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "postgresql, redis-server or haproxy missing and CI=true");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "postgresql, redis-server or haproxy missing and CI=true"
+        );
         eprintln!("SKIPPED: postgresql, redis-server and haproxy are needed");
     }
     present
@@ -105,7 +111,23 @@ fn profiles_with(dir: &Path, profile: &str, edit: impl FnOnce(&mut toml::Table))
 fn evolve_cli(dir: &Path, profiles: &Path, max_stages: &str) -> EvolveSummary {
     let reports = dir.join("reports");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
-        .args(["evolve", "--scenario", "smoke", "--step", "3s", "--start-rate", "200", "--target-rate", "100000", "--max-steps", "7", "--max-stages", max_stages, "--run-id", "e"])
+        .args([
+            "evolve",
+            "--scenario",
+            "smoke",
+            "--step",
+            "3s",
+            "--start-rate",
+            "200",
+            "--target-rate",
+            "100000",
+            "--max-steps",
+            "7",
+            "--max-stages",
+            max_stages,
+            "--run-id",
+            "e",
+        ])
         .arg("--scenarios-dir")
         .arg(checkout("scenarios"))
         .arg("--profiles-dir")
@@ -117,7 +139,8 @@ fn evolve_cli(dir: &Path, profiles: &Path, max_stages: &str) -> EvolveSummary {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!("{stdout}\n{stderr}");
-    let text = std::fs::read_to_string(reports.join("e/evolve.json")).unwrap_or_else(|e| panic!("evolve.json: {e}\n{stdout}\n{stderr}"));
+    let text = std::fs::read_to_string(reports.join("e/evolve.json"))
+        .unwrap_or_else(|e| panic!("evolve.json: {e}\n{stdout}\n{stderr}"));
     assert!(reports.join("e/index.html").is_file());
     serde_json::from_str(&text).unwrap()
 }
@@ -141,14 +164,22 @@ fn the_loop_climbs_three_stages_on_real_servers() {
         let (before, after) = (&pair[0], &pair[1]);
         // Each move was driven by a service tier the next stage addresses, not by the
         // generator or by nothing.
-        assert!(!matches!(before.bottleneck.as_str(), "generator" | "none"), "{} moved on without a bottleneck: {before:?}", before.profile);
+        assert!(
+            !matches!(before.bottleneck.as_str(), "generator" | "none"),
+            "{} moved on without a bottleneck: {before:?}",
+            before.profile
+        );
         assert_eq!(before.next_profile.as_deref(), Some(after.profile.as_str()));
         let (b, a) = (before.sustainable_rate.unwrap_or(0.0), after.sustainable_rate.unwrap_or(0.0));
         assert!(a >= b, "{} sustains {a} req/s after {}'s {b}: {:?}", after.profile, before.profile, after.regression);
         assert!(after.regression.is_none(), "{after:?}");
     }
     for s in &summary.stages {
-        assert!(s.fleet_cores.is_some_and(|c| c > 0.0) && s.rate_per_core.is_some(), "{} has no fleet figures", s.profile);
+        assert!(
+            s.fleet_cores.is_some_and(|c| c > 0.0) && s.rate_per_core.is_some(),
+            "{} has no fleet figures",
+            s.profile
+        );
     }
 }
 
@@ -163,7 +194,8 @@ fn a_stage_made_worse_on_purpose_is_flagged_as_a_regression() {
     let dir = tempfile::tempdir().unwrap();
     let profiles = profiles_with(dir.path(), "users-plus", |doc| {
         let service = doc.get_mut("service").unwrap().as_table_mut().unwrap();
-        let http = service.entry("http").or_insert_with(|| toml::Value::Table(toml::Table::new())).as_table_mut().unwrap();
+        let http =
+            service.entry("http").or_insert_with(|| toml::Value::Table(toml::Table::new())).as_table_mut().unwrap();
         http.insert("extra_cpu_per_request".into(), "2ms".into());
     });
     let summary = evolve_cli(dir.path(), &profiles, "2");

@@ -78,7 +78,13 @@ fn gate_help_documents_its_exit_codes() {
     let out = Command::new(env!("CARGO_BIN_EXE_loadgen")).args(["gate", "--help"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let help = String::from_utf8_lossy(&out.stdout);
-    for line in ["6  a deterministic per-request figure", "7  wall-clock regression", "8  wall-clock inconclusive", "9  the error-rate", "10 acknowledged writes"] {
+    for line in [
+        "6  a deterministic per-request figure",
+        "7  wall-clock regression",
+        "8  wall-clock inconclusive",
+        "9  the error-rate",
+        "10 acknowledged writes",
+    ] {
         assert!(help.contains(line), "gate --help lacks {line:?}:\n{help}");
     }
 }

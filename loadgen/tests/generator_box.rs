@@ -28,7 +28,12 @@ fn the_generator_box_holds_this_process_and_nothing_else() {
     let app = stage.create_box("app", Some(0.25), None).unwrap().unwrap();
     assert!(!app.dirs[0].starts_with(gen.usage_file.as_ref().unwrap().parent().unwrap()));
     stage.remove();
-    let dirs: Vec<_> = inside.lines().filter_map(|l| l.split(':').nth(2)).filter(|p| p.contains("generator-")).map(str::to_owned).collect();
+    let dirs: Vec<_> = inside
+        .lines()
+        .filter_map(|l| l.split(':').nth(2))
+        .filter(|p| p.contains("generator-"))
+        .map(str::to_owned)
+        .collect();
     drop(gen);
     assert_eq!(std::fs::read_to_string("/proc/self/cgroup").unwrap(), before, "moved back");
     assert_eq!(cpu_quota_cores(std::process::id()), quota_before);

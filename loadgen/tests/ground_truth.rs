@@ -24,7 +24,10 @@ fn checkout(dir: &str) -> PathBuf {
 
 fn servers_present() -> bool {
     let on_path = |p: &str| {
-        std::process::Command::new("sh").args(["-c", &format!("command -v {p} || test -x /usr/sbin/{p}")]).output().is_ok_and(|o| o.status.success())
+        std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {p} || test -x /usr/sbin/{p}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
     };
     let present = on_path("haproxy") && on_path("redis-server") && std::fs::read_dir("/usr/lib/postgresql").is_ok();
     if !present {
@@ -47,7 +50,10 @@ fn sized(stage: &str, cpus: &[(&str, f64)], dir: &Path) -> String {
             b.insert("cpus".into(), toml::Value::Float(*c));
         }
     }
-    let name = format!("{stage}-{}", cpus.iter().map(|(t, c)| format!("{t}{}", (c * 100.0) as u32)).collect::<Vec<_>>().join("-"));
+    let name = format!(
+        "{stage}-{}",
+        cpus.iter().map(|(t, c)| format!("{t}{}", (c * 100.0) as u32)).collect::<Vec<_>>().join("-")
+    );
     doc.insert("name".into(), toml::Value::String(name.clone()));
     std::fs::write(dir.join(format!("{name}.toml")), toml::to_string(&doc).unwrap()).unwrap();
     name
@@ -96,8 +102,13 @@ async fn run(profile: &str, profiles: &Path, to: u32) -> (Summary, Timeline) {
     let run_dir = tempfile::tempdir().unwrap();
     let loaded = service::config::Profile::load(&profiles.join(format!("{profile}.toml"))).unwrap();
     // The service instances run from the loadgen binary (a test binary cannot serve them).
-    let topology = loadgen::topology::TopologyOptions { run_dir: Some(run_dir.path().join("run")), keep_run_dir: false, exe: env!("CARGO_BIN_EXE_loadgen").into() };
-    let deployment = loadgen::topology::Topology::up(loaded, topology).await.unwrap_or_else(|e| panic!("{profile}: {e}"));
+    let topology = loadgen::topology::TopologyOptions {
+        run_dir: Some(run_dir.path().join("run")),
+        keep_run_dir: false,
+        exe: env!("CARGO_BIN_EXE_loadgen").into(),
+    };
+    let deployment =
+        loadgen::topology::Topology::up(loaded, topology).await.unwrap_or_else(|e| panic!("{profile}: {e}"));
     let target = loadgen::target::RunningTarget::launched(deployment);
     let options = RunOptions {
         scenario: ramp(to),
@@ -112,7 +123,8 @@ async fn run(profile: &str, profiles: &Path, to: u32) -> (Summary, Timeline) {
     let result = loadgen::run::run_on(&options, &target).await;
     target.stop().await;
     let report = result.unwrap_or_else(|e| panic!("{profile}: {e}"));
-    let timeline: Timeline = serde_json::from_str(&std::fs::read_to_string(report.dir.join("timeline.json")).unwrap()).unwrap();
+    let timeline: Timeline =
+        serde_json::from_str(&std::fs::read_to_string(report.dir.join("timeline.json")).unwrap()).unwrap();
     (report.summary, timeline)
 }
 
@@ -127,7 +139,10 @@ async fn check(stage: &str, cpus: &[(&str, f64)], meant_box: &str, to: u32) -> R
         return Err(format!("{name}: no box sat at its limit for 3 s; the ramp did not reach a knee"));
     };
     let v = summary.verdict.as_ref().expect("a verdict");
-    eprintln!("  timeline: {limit} at its limit for {seconds} s; verdict {} [{}]: {}", v.bottleneck, v.confidence, v.sentence);
+    eprintln!(
+        "  timeline: {limit} at its limit for {seconds} s; verdict {} [{}]: {}",
+        v.bottleneck, v.confidence, v.sentence
+    );
     let g = &summary.generator;
     eprintln!(
         "  generator: lag p99 {} µs, sending threads {:.0}% busy, in flight ≤ {} (held at cap {}), reasons {:?}, waived {:?}",
@@ -150,7 +165,9 @@ async fn check(stage: &str, cpus: &[(&str, f64)], meant_box: &str, to: u32) -> R
 fn judge(results: [Result<String, String>; 2]) {
     let [a, b] = results;
     match (a, b) {
-        (Ok(a), Ok(b)) => assert_ne!(a, b, "both sizings made the {a} box the limit: the suite needs two different ones"),
+        (Ok(a), Ok(b)) => {
+            assert_ne!(a, b, "both sizings made the {a} box the limit: the suite needs two different ones")
+        }
         (a, b) => panic!("{}", [a.err(), b.err()].into_iter().flatten().collect::<Vec<_>>().join("\n")),
     }
 }
@@ -177,9 +194,11 @@ async fn users_plus_plus_plus_names_the_box_at_its_limit() {
     // rest, so its sends stay on time while one box is at its limit. (At 1.48 cores, replicas
     // of 0.2 each, the small-HAProxy run's sends left late in CI: lag p99 27 ms.)
     let rest = [("db-standby", 0.05), ("cache", 0.15)];
-    let lb_small: Vec<(&str, f64)> = [("lb", 0.08), ("app", 0.3), ("db", 0.2), ("db-replica", 0.1)].into_iter().chain(rest).collect();
+    let lb_small: Vec<(&str, f64)> =
+        [("lb", 0.08), ("app", 0.3), ("db", 0.2), ("db-replica", 0.1)].into_iter().chain(rest).collect();
     let small_lb = check("users-plus-plus-plus", &lb_small, "lb", 2000).await;
-    let apps_small: Vec<(&str, f64)> = [("lb", 0.3), ("app", 0.1), ("db", 0.35), ("db-replica", 0.15)].into_iter().chain(rest).collect();
+    let apps_small: Vec<(&str, f64)> =
+        [("lb", 0.3), ("app", 0.1), ("db", 0.35), ("db-replica", 0.15)].into_iter().chain(rest).collect();
     let small_apps = check("users-plus-plus-plus", &apps_small, "app", 2000).await;
     judge([small_lb, small_apps]);
 }

@@ -384,7 +384,16 @@ fn headless_chromium_renders_the_report() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let page = write_report(&tmp.path().join("run"), &summary(), &timeline(), Some(&verdict()), Some(&recommendation()), Some(PROFILE_TOML), Some(SCENARIO_TOML)).unwrap();
+    let page = write_report(
+        &tmp.path().join("run"),
+        &summary(),
+        &timeline(),
+        Some(&verdict()),
+        Some(&recommendation()),
+        Some(PROFILE_TOML),
+        Some(SCENARIO_TOML),
+    )
+    .unwrap();
     let shot = tmp.path().join("shot.png");
 
     let (code, _, stderr) =

@@ -64,7 +64,8 @@ async fn answer(mut stream: TcpStream, number: usize, behaviour: Behaviour, seen
             (_, true) => ("202 Accepted", r#"{"content_id":"c-1"}"#.to_owned()),
             (_, false) => ("200 OK", r#"{"content_id":"c-1","user_id":"u","payload":"p"}"#.to_owned()),
         };
-        let head = format!("HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", body.len());
+        let head =
+            format!("HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", body.len());
         if stream.write_all(format!("{head}{body}").as_bytes()).await.is_err() {
             return;
         }

@@ -32,7 +32,12 @@ fn profile(dir: &Path, name: &str, extra: &str) {
     std::fs::write(dir.join(format!("{name}.toml")), text).unwrap();
 }
 
-async fn verdict_for(scenario: Scenario, profile_name: &str, profiles: &Path, users: Option<usize>) -> loadgen::Summary {
+async fn verdict_for(
+    scenario: Scenario,
+    profile_name: &str,
+    profiles: &Path,
+    users: Option<usize>,
+) -> loadgen::Summary {
     let reports = tempfile::tempdir().unwrap();
     let options = RunOptions {
         scenario,
@@ -52,7 +57,10 @@ fn bottleneck(s: &loadgen::Summary) -> String {
     eprintln!("verdict: {} [{}] {:?}", v.bottleneck, v.confidence, v.sentence);
     eprintln!("  generator: {:?}; knee {:?}", s.generator.reasons, v.knee);
     for t in &v.tiers {
-        eprintln!("  tier {} U95 {} D {:.6} X_max {:?} {:?}", t.tier, t.utilization_p95, t.demand_s, t.ceiling_rps, t.saturation);
+        eprintln!(
+            "  tier {} U95 {} D {:.6} X_max {:?} {:?}",
+            t.tier, t.utilization_p95, t.demand_s, t.ceiling_rps, t.saturation
+        );
     }
     v.bottleneck.clone()
 }
@@ -116,7 +124,6 @@ async fn a_starved_database_is_named() {
     common::drop_pg(&url).await;
     assert_eq!(got, "db_primary", "{:#?}", s.verdict);
 }
-
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_saturated_cache_is_named() {

@@ -55,7 +55,11 @@ fn validate(path: &std::path::Path) {
     let Some(tool) = validator() else { return };
     let out = Command::new(tool).args(["-k", KUBERNETES_VERSION, "--strict"]).arg(path).output().unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{} does not validate against Kubernetes {KUBERNETES_VERSION}:\n{text}", path.display());
+    assert!(
+        out.status.success(),
+        "{} does not validate against Kubernetes {KUBERNETES_VERSION}:\n{text}",
+        path.display()
+    );
     assert_eq!(text.matches("passed for resource").count(), 3, "{text}");
 }
 
@@ -68,9 +72,20 @@ fn the_committed_example_is_what_the_template_renders_and_validates() {
         std::fs::write(&path, &rendered).unwrap();
     }
     let committed = std::fs::read_to_string(&path).unwrap();
-    assert_eq!(committed, rendered, "{EXAMPLE} is stale: re-render it with LOADGEN_WRITE_EXAMPLE=1 cargo test --test k8s_manifests");
-    for wanted in ["completionMode: Indexed", "completions: 4", "parallelism: 4", "backoffLimit: 0", "runAsNonRoot: true",
-        "value: \"2026-12-02T06:02:00Z\"", "ReadWriteMany", "storageClassName: \"nfs\""] {
+    assert_eq!(
+        committed, rendered,
+        "{EXAMPLE} is stale: re-render it with LOADGEN_WRITE_EXAMPLE=1 cargo test --test k8s_manifests"
+    );
+    for wanted in [
+        "completionMode: Indexed",
+        "completions: 4",
+        "parallelism: 4",
+        "backoffLimit: 0",
+        "runAsNonRoot: true",
+        "value: \"2026-12-02T06:02:00Z\"",
+        "ReadWriteMany",
+        "storageClassName: \"nfs\"",
+    ] {
         assert!(rendered.contains(wanted), "no {wanted:?} in the manifests");
     }
     // peak-us: 2 min to the start + 10 s warm-up + 3 min + 10 min of slack for preload and report.

@@ -90,7 +90,10 @@ fn files_are_private(d: &Deployment) {
     let pg_dir = d.pg_dir().expect("the stage has PostgreSQL");
     assert_eq!(mode(pg_dir), 0o700, "{}", pg_dir.display());
     assert_eq!(mode(&pg_dir.join("pgpass")), 0o600);
-    assert!(!files(pg_dir).iter().any(|f| f.to_string_lossy().contains("pwfile")), "initdb's password file was not removed");
+    assert!(
+        !files(pg_dir).iter().any(|f| f.to_string_lossy().contains("pwfile")),
+        "initdb's password file was not removed"
+    );
     assert_eq!(mode(&d.run_dir.join("redis/redis.conf")), 0o600);
     let profiles = files(&d.run_dir.join("profiles"));
     assert!(!profiles.is_empty());
@@ -118,15 +121,25 @@ async fn postgres_requires_the_password(d: &Deployment) {
         let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
         let rules: Vec<(String, String)> =
             sqlx::query_as("SELECT type, auth_method FROM pg_hba_file_rules").fetch_all(&mut c).await.unwrap();
-        assert!(rules.iter().all(|(t, a)| a != "trust" && (t == "local" || a == "scram-sha-256")), "{}: {rules:?}", node.name);
+        assert!(
+            rules.iter().all(|(t, a)| a != "trust" && (t == "local" || a == "scram-sha-256")),
+            "{}: {rules:?}",
+            node.name
+        );
         let encryption: String = sqlx::query_scalar("SHOW password_encryption").fetch_one(&mut c).await.unwrap();
         assert_eq!(encryption, "scram-sha-256");
     }
     let primary = d.pg_nodes().next().unwrap().url().replace("/scaleloop", "/postgres");
     let mut c = sqlx::PgConnection::connect(&primary).await.unwrap();
-    let streaming: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'").fetch_one(&mut c).await.unwrap();
-    assert_eq!(streaming as usize, d.pg_nodes().count() - 1, "the standby and the replica authenticate their replication");
+    let streaming: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(
+        streaming as usize,
+        d.pg_nodes().count() - 1,
+        "the standby and the replica authenticate their replication"
+    );
 }
 
 /// One raw command to Redis on `port`; its first reply line.
@@ -163,7 +176,10 @@ async fn launched_servers_refuse_connections_without_the_run_password_and_report
         postgres_requires_the_password(&d).await;
         redis_requires_the_password(&d).await;
         let endpoints = d.endpoints();
-        let secrets = [password_of(endpoints.primary_url.as_deref().unwrap()), password_of(endpoints.redis_url.as_deref().unwrap())];
+        let secrets = [
+            password_of(endpoints.primary_url.as_deref().unwrap()),
+            password_of(endpoints.redis_url.as_deref().unwrap()),
+        ];
         let pg_dir = d.pg_dir().unwrap().to_owned();
         // A short run through the stage: the service works behind the passwords, and no
         // file of its report nor log of the run shows one.
@@ -173,7 +189,10 @@ async fn launched_servers_refuse_connections_without_the_run_password_and_report
         let reports = tempfile::tempdir().unwrap();
         let run = RunOptions {
             scenario,
-            target: TargetChoice::Topology { profile: "users-plus-plus-plus".into(), profiles_dir: common::repo_root().join("profiles") },
+            target: TargetChoice::Topology {
+                profile: "users-plus-plus-plus".into(),
+                profiles_dir: common::repo_root().join("profiles"),
+            },
             reports_dir: reports.path().to_owned(),
             run_id: Some("secure".into()),
             goose_report: false,
@@ -188,7 +207,9 @@ async fn launched_servers_refuse_connections_without_the_run_password_and_report
         let s = &report.summary;
         assert!(s.operations.all.completed > 0 && s.verification.lost == 0, "{:?}", s.verification);
         let written: Vec<PathBuf> = files(reports.path()).into_iter().chain(files(&run_dir.join("logs"))).collect();
-        assert!(written.iter().any(|p| p.ends_with("summary.json")) && written.iter().any(|p| p.ends_with("timeline.json")));
+        assert!(
+            written.iter().any(|p| p.ends_with("summary.json")) && written.iter().any(|p| p.ends_with("timeline.json"))
+        );
         for path in &written {
             let text = String::from_utf8_lossy(&std::fs::read(path).unwrap()).into_owned();
             for secret in &secrets {

@@ -70,7 +70,12 @@ fn check_split(name: &str) {
             let share = arrivals(&scenario, Share::new(i, n).unwrap());
             // Each worker carries about 1/N of the arrivals, not a block of them.
             let expected = single.len() as f64 / n as f64;
-            assert!((share.len() as f64 - expected).abs() <= 1.0, "{name} {i}/{n}: {} of {}", share.len(), single.len());
+            assert!(
+                (share.len() as f64 - expected).abs() <= 1.0,
+                "{name} {i}/{n}: {} of {}",
+                share.len(),
+                single.len()
+            );
             for (k, a) in share {
                 let taken = union.insert(k, a);
                 assert!(taken.is_none(), "{name}: arrival {k} is in two shares of N = {n}");

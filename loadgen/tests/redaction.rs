@@ -30,7 +30,9 @@ fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_password_in_the_profile_never_reaches_a_report_file() {
-    let up = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect("127.0.0.1:5432")).await.is_ok_and(|r| r.is_ok());
+    let up = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect("127.0.0.1:5432"))
+        .await
+        .is_ok_and(|r| r.is_ok());
     if !up {
         assert!(!in_ci(), "PostgreSQL is not reachable at 127.0.0.1:5432 and CI=true: failing rather than skipping");
         eprintln!("SKIPPED: PostgreSQL not reachable at 127.0.0.1:5432");

@@ -44,7 +44,9 @@ fn peak_us_is_sized_in_users_of_the_seeds_model() {
     let s = Scenario::find("peak-us", &scenarios_dir()).unwrap();
     let users = s.seed_users.expect("peak-us states how many users of the seed's model it replays") as f64;
     let curve = s.load.curve(s.duration);
-    let loadgen::shape::LoadShape::PeakUs { peak_to_average, .. } = s.load else { panic!("peak-us has a peak-us curve") };
+    let loadgen::shape::LoadShape::PeakUs { peak_to_average, .. } = s.load else {
+        panic!("peak-us has a peak-us curve")
+    };
     let expected = users * 40_400.0 / 10_000_000.0 * peak_to_average;
     assert!((curve.peak() - expected).abs() < 0.5, "peak {} for {users} users, expected {expected}", curve.peak());
     assert!(s.duration + s.warmup <= std::time::Duration::from_secs(240), "a few minutes at most");
@@ -106,18 +108,25 @@ fn invalid_values_name_field_and_reason() {
         (format!("{GOOD}\n[mix]\nread = 0\nwrite = 0\n"), "mix"),
         (format!("{GOOD}\n[slo]\nmax_error_rate = 2.0\n"), "slo.max_error_rate"),
         (
-            GOOD.replace("curve = \"constant\"\nrate = 10", "curve = \"peak-us\"\npeak_rate = 100\npeak_to_average = 9"),
+            GOOD.replace(
+                "curve = \"constant\"\nrate = 10",
+                "curve = \"peak-us\"\npeak_rate = 100\npeak_to_average = 9",
+            ),
             "load.peak_to_average",
         ),
         (
-            GOOD.replace("curve = \"constant\"\nrate = 10", "curve = \"step\"\nbase_rate = 1\nat = \"8s\"\nlength = \"5s\""),
+            GOOD.replace(
+                "curve = \"constant\"\nrate = 10",
+                "curve = \"step\"\nbase_rate = 1\nat = \"8s\"\nlength = \"5s\"",
+            ),
             "load.at",
         ),
         (GOOD.replace("duration = \"10s\"", "duration = \"100ms\""), "duration"),
         (GOOD.replace("rate = 10", "rate = 0"), "load"),
         (GOOD.replace("name = \"x\"", "name = \"x\"\nseed_users = 1000"), "seed_users"),
         (
-            GOOD.replace("name = \"x\"", "name = \"x\"\nseed_users = 1000").replace("curve = \"constant\"\nrate = 10", "curve = \"peak-us\"\npeak_rate = 100"),
+            GOOD.replace("name = \"x\"", "name = \"x\"\nseed_users = 1000")
+                .replace("curve = \"constant\"\nrate = 10", "curve = \"peak-us\"\npeak_rate = 100"),
             "load.peak_rate",
         ),
     ];

@@ -26,7 +26,16 @@ fn constant(name: &str, rate: u32, seconds: u32) -> Scenario {
 }
 
 fn options(scenario: Scenario, target: TargetChoice, reports: &Path) -> RunOptions {
-    RunOptions { scenario, target, reports_dir: reports.to_owned(), run_id: None, goose_report: false, progress: false, users: None, profile: true }
+    RunOptions {
+        scenario,
+        target,
+        reports_dir: reports.to_owned(),
+        run_id: None,
+        goose_report: false,
+        progress: false,
+        users: None,
+        profile: true,
+    }
 }
 
 /// The checks every stall shares; returns the verdict's tier.
@@ -38,7 +47,11 @@ fn judged(s: &Summary) -> String {
     }
     eprintln!(
         "  lag p99 {} µs, p99 {} µs, peak in flight {}, held at cap {}, reasons {:?}",
-        s.schedule_lag.lag_us.p99, s.operations.all.latency_us.p99, s.generator.peak_in_flight, s.generator.held_at_cap, s.generator.reasons
+        s.schedule_lag.lag_us.p99,
+        s.operations.all.latency_us.p99,
+        s.generator.peak_in_flight,
+        s.generator.held_at_cap,
+        s.generator.reasons
     );
     assert!(s.trustworthy, "the generator kept its schedule: {:?}", s.generator.reasons);
     assert!(s.schedule_lag.lag_us.p99 <= 5_000, "schedule lag p99 {} µs", s.schedule_lag.lag_us.p99);
@@ -46,7 +59,11 @@ fn judged(s: &Summary) -> String {
 }
 
 fn profile(dir: &Path, name: &str, service: &str) {
-    std::fs::write(dir.join(format!("{name}.toml")), format!("name = \"{name}\"\nstage = \"start\"\n[service]\n{service}\n")).unwrap();
+    std::fs::write(
+        dir.join(format!("{name}.toml")),
+        format!("name = \"{name}\"\nstage = \"start\"\n[service]\n{service}\n"),
+    )
+    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,13 +84,23 @@ async fn a_table_locked_by_another_session_for_ten_seconds_is_the_database() {
         tokio::time::sleep(Duration::from_secs(10)).await;
         sqlx::query("COMMIT").execute(&mut conn).await.unwrap();
     });
-    let report = loadgen::run(options(constant("pg-lock", 200, 24), target, reports.path())).await.unwrap_or_else(|e| panic!("{e}"));
+    let report = loadgen::run(options(constant("pg-lock", 200, 24), target, reports.path()))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     locker.await.unwrap();
     common::drop_pg(&url).await;
     let s = &report.summary;
     assert_eq!(judged(s), "db_primary", "{:#?}", s.verdict);
-    assert!(s.operations.all.latency_us.p99 >= 1_000_000, "the stall shows in latency: p99 {} µs", s.operations.all.latency_us.p99);
-    assert!(s.generator.peak_in_flight >= 500, "requests piled up in flight instead of holding sends back: {}", s.generator.peak_in_flight);
+    assert!(
+        s.operations.all.latency_us.p99 >= 1_000_000,
+        "the stall shows in latency: p99 {} µs",
+        s.operations.all.latency_us.p99
+    );
+    assert!(
+        s.generator.peak_in_flight >= 500,
+        "requests piled up in flight instead of holding sends back: {}",
+        s.generator.peak_in_flight
+    );
     let v = s.verdict.as_ref().unwrap();
     assert!(v.evidence.iter().any(|e| e.metric == "postgres.lock_waiting_backends"), "{:#?}", v.evidence);
 }
@@ -83,7 +110,11 @@ async fn redis_answering_nothing_for_five_seconds_is_the_cache() {
     let Some(redis) = common::confined::ConfinedRedis::start(1.0) else { return };
     let _serial = common::SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    profile(dir.path(), "cached", &format!("[service.cache]\nkind = \"redis\"\nurl = \"{}\"\ntimeout = \"250ms\"", redis.url));
+    profile(
+        dir.path(),
+        "cached",
+        &format!("[service.cache]\nkind = \"redis\"\nurl = \"{}\"\ntimeout = \"250ms\"", redis.url),
+    );
     let target = TargetChoice::Embedded { profile: "cached".into(), profiles_dir: dir.path().to_owned() };
     let reports = tempfile::tempdir().unwrap();
     let url = redis.url.clone();
@@ -93,11 +124,17 @@ async fn redis_answering_nothing_for_five_seconds_is_the_cache() {
         let mut conn = client.get_multiplexed_async_connection().await.unwrap();
         let _: () = redis::cmd("CLIENT").arg("PAUSE").arg(5000).arg("ALL").query_async(&mut conn).await.unwrap();
     });
-    let report = loadgen::run(options(constant("redis-pause", 300, 20), target, reports.path())).await.unwrap_or_else(|e| panic!("{e}"));
+    let report = loadgen::run(options(constant("redis-pause", 300, 20), target, reports.path()))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     pauser.await.unwrap();
     let s = &report.summary;
     assert_eq!(judged(s), "cache", "{:#?}", s.verdict);
-    assert!(s.operations.all.latency_us.p99 >= 200_000, "the stall shows in latency: p99 {} µs", s.operations.all.latency_us.p99);
+    assert!(
+        s.operations.all.latency_us.p99 >= 200_000,
+        "the stall shows in latency: p99 {} µs",
+        s.operations.all.latency_us.p99
+    );
     let v = s.verdict.as_ref().unwrap();
     assert!(v.evidence.iter().any(|e| e.metric == "redis.unanswered"), "{:#?}", v.evidence);
 }
@@ -108,8 +145,15 @@ async fn redis_answering_nothing_for_five_seconds_is_the_cache() {
 async fn a_box_throttled_by_a_process_it_does_not_account_is_named() {
     let _serial = common::SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    let profile = loadgen_profile("throttled", "[[boxes]]\ntier = \"app\"\ncount = 1\ncpus = 0.5\n[[boxes]]\ntier = \"db\"\ncount = 1\ncpus = 0.5\n");
-    let topology = loadgen::topology::TopologyOptions { run_dir: Some(dir.path().join("run")), keep_run_dir: false, exe: env!("CARGO_BIN_EXE_loadgen").into() };
+    let profile = loadgen_profile(
+        "throttled",
+        "[[boxes]]\ntier = \"app\"\ncount = 1\ncpus = 0.5\n[[boxes]]\ntier = \"db\"\ncount = 1\ncpus = 0.5\n",
+    );
+    let topology = loadgen::topology::TopologyOptions {
+        run_dir: Some(dir.path().join("run")),
+        keep_run_dir: false,
+        exe: env!("CARGO_BIN_EXE_loadgen").into(),
+    };
     let deployment = match loadgen::topology::Topology::up(profile, topology).await {
         Ok(d) => d,
         Err(e) if e.is_missing_binary() && !in_ci() => return eprintln!("SKIPPED: {e}"),

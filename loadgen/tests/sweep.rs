@@ -119,7 +119,9 @@ fn stand_ins(logs: &Path, record: &Record) -> (Up, Up, Up) {
     }
     // PostgreSQL's through setpriv, the service's through its own spawn.
     let marked_now = process::processes_marked(logs);
-    let cmdline = |pid: u32| String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default()).replace('\0', " ");
+    let cmdline = |pid: u32| {
+        String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default()).replace('\0', " ")
+    };
     for server in ["serve-internal", "postgres -D"] {
         assert!(marked_now.iter().any(|&p| cmdline(p).contains(server)), "no marked {server}: {marked_now:?}");
     }
@@ -149,14 +151,19 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 fn the_next_up_sweeps_what_a_killed_up_left() {
     let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if loadgen::topology::postgres::find_bin().is_err() {
-        assert!(std::env::var("CI").map_or(true, |v| v != "true" && v != "1"), "PostgreSQL is not installed and CI=true");
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true" && v != "1"),
+            "PostgreSQL is not installed and CI=true"
+        );
         eprintln!("SKIPPED: PostgreSQL is not installed (apt-get install -y postgresql)");
         return;
     }
     let (mut first, _first_err) = spawn_up("users-plus");
     let first = &mut first.0;
     let printed = until_up(first);
-    let run_dir = field(&printed, "run directory: ").unwrap_or_else(|| panic!("no run directory printed: {printed:?}")).to_owned();
+    let run_dir = field(&printed, "run directory: ")
+        .unwrap_or_else(|| panic!("no run directory printed: {printed:?}"))
+        .to_owned();
     let (record_file, record) = record_of(&run_dir).unwrap_or_else(|| panic!("no owner record for {run_dir}"));
     assert_eq!(record.pid, first.id());
     // The printed URLs carry no password (the instance profile has it).
@@ -225,7 +232,16 @@ fn a_run_killed_on_a_launched_stage_is_swept_with_its_generator_box() {
     }
     let reports = tempfile::tempdir().unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_loadgen"))
-        .args(["--scenario", "smoke", "--duration", "60s", "--no-progress", "--profile", "single-box", "--profiles-dir"])
+        .args([
+            "--scenario",
+            "smoke",
+            "--duration",
+            "60s",
+            "--no-progress",
+            "--profile",
+            "single-box",
+            "--profiles-dir",
+        ])
         .arg(profiles())
         .arg("--scenarios-dir")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios"))

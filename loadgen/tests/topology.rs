@@ -32,7 +32,11 @@ fn profiles_dir() -> PathBuf {
 /// program is missing outside CI.
 async fn up(profile: &str) -> Option<(Deployment, tempfile::TempDir)> {
     let dir = tempfile::Builder::new().prefix("topology-test-").tempdir().unwrap();
-    let options = TopologyOptions { run_dir: Some(dir.path().join("run")), keep_run_dir: true, exe: env!("CARGO_BIN_EXE_loadgen").into() };
+    let options = TopologyOptions {
+        run_dir: Some(dir.path().join("run")),
+        keep_run_dir: true,
+        exe: env!("CARGO_BIN_EXE_loadgen").into(),
+    };
     let started = Instant::now();
     match Topology::up_named(profile, &profiles_dir(), options).await {
         Ok(d) => {
@@ -180,9 +184,13 @@ async fn users_plus_plus_plus_replicas_stream_and_see_writes() {
         let primary = d.pg_nodes().next().unwrap().url();
         let mut c = sqlx::PgConnection::connect(&primary.replace("/scaleloop", "/postgres")).await.unwrap();
         let streaming: Vec<(String, String)> =
-            sqlx::query_as("SELECT application_name, state FROM pg_stat_replication ORDER BY 1").fetch_all(&mut c).await.unwrap();
+            sqlx::query_as("SELECT application_name, state FROM pg_stat_replication ORDER BY 1")
+                .fetch_all(&mut c)
+                .await
+                .unwrap();
         // As many streaming standbys as the shipped profile has: its standby and its replicas.
-        let count = |tier: &str| d.profile.boxes.iter().filter(|b| b.tier == tier).map(|b| b.count as usize).sum::<usize>();
+        let count =
+            |tier: &str| d.profile.boxes.iter().filter(|b| b.tier == tier).map(|b| b.count as usize).sum::<usize>();
         let replicas = count("db-replica");
         assert!(replicas >= 1, "the Users+++ profile has no read replica");
         assert_eq!(streaming.len(), count("db-standby") + replicas, "{streaming:?}");
@@ -194,7 +202,11 @@ async fn users_plus_plus_plus_replicas_stream_and_see_writes() {
             assert!(in_recovery, "{url} is not a replica");
             let deadline = Instant::now() + Duration::from_secs(10);
             loop {
-                let n: i64 = sqlx::query_scalar("SELECT count(*) FROM user_content WHERE id = $1").bind(id).fetch_one(&mut r).await.unwrap();
+                let n: i64 = sqlx::query_scalar("SELECT count(*) FROM user_content WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&mut r)
+                    .await
+                    .unwrap();
                 if n == 1 {
                     break;
                 }
@@ -217,7 +229,8 @@ async fn users_plus_plus_plus_plus_adds_and_removes_app_boxes() {
         let added = d.add_app_instance().await.unwrap();
         assert_eq!(d.instance_count(), 3);
         let lb = d.haproxy().unwrap();
-        let up_servers = lb.stats().unwrap().iter().filter(|s| s.backend == "app" && s.status.starts_with("UP")).count();
+        let up_servers =
+            lb.stats().unwrap().iter().filter(|s| s.backend == "app" && s.status.starts_with("UP")).count();
         assert_eq!(up_servers, 3);
         let new_box = d.boxes().into_iter().find(|b| b.name == added).unwrap();
         serves_the_api(&d).await;
@@ -243,7 +256,8 @@ async fn users_plus_plus_plus_plus_plus_splits_reads_and_writes_over_shards() {
         assert!(d.boxes().iter().any(|b| b.tier == "worker"));
         serves_the_api(&d).await;
         let stats = d.haproxy().unwrap().stats().unwrap();
-        let sessions = |backend: &str| stats.iter().filter(|s| s.backend == backend).map(|s| s.total_sessions).sum::<u64>();
+        let sessions =
+            |backend: &str| stats.iter().filter(|s| s.backend == backend).map(|s| s.total_sessions).sum::<u64>();
         assert!(sessions("app-write") >= 4, "POSTs reach the write pool: {stats:?}");
         assert!(sessions("app-read") >= 5, "GETs reach the read pool: {stats:?}");
         // Both shards took writes (users map to shards by hash).
@@ -306,7 +320,8 @@ async fn failover_to_the_standby_loses_no_acknowledged_write() {
         // span the kill (writes flow every few milliseconds otherwise).
         let mut times: Vec<Instant> = acked.iter().map(|a| a.2).collect();
         times.sort();
-        let (gap_start, gap_end) = times.windows(2).map(|w| (w[0], w[1])).max_by_key(|(a, b)| b.duration_since(*a)).unwrap();
+        let (gap_start, gap_end) =
+            times.windows(2).map(|w| (w[0], w[1])).max_by_key(|(a, b)| b.duration_since(*a)).unwrap();
         let unavailable = gap_end.duration_since(gap_start).as_secs_f64();
         let after = times.iter().filter(|t| **t > killed_at).count();
         assert!(after > 0, "writes did not resume after the failover");

@@ -17,7 +17,10 @@ use nix::{sys::signal::Signal, unistd::Pid};
 #[test]
 fn up_prints_the_stage_and_ctrl_c_tears_it_down() {
     if loadgen::topology::postgres::find_bin().is_err() {
-        assert!(std::env::var("CI").map_or(true, |v| v != "true" && v != "1"), "PostgreSQL is not installed and CI=true");
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true" && v != "1"),
+            "PostgreSQL is not installed and CI=true"
+        );
         eprintln!("SKIPPED: PostgreSQL is not installed (apt-get install -y postgresql)");
         return;
     }
@@ -53,9 +56,13 @@ fn up_prints_the_stage_and_ctrl_c_tears_it_down() {
     // The db box's quota as the shipped profile gives it.
     let shipped = service::config::Profile::load(&profiles.join("users-plus.toml")).unwrap();
     let db_cpus = shipped.boxes.iter().find(|b| b.tier == "db").and_then(|b| b.cpus).unwrap();
-    assert!(printed.iter().any(|l| l.trim_start().starts_with("db ") && l.contains(&format!("{db_cpus} CPU"))), "{printed:?}");
+    assert!(
+        printed.iter().any(|l| l.trim_start().starts_with("db ") && l.contains(&format!("{db_cpus} CPU"))),
+        "{printed:?}"
+    );
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let health = runtime.block_on(async { reqwest::get(format!("{base_url}/healthz")).await.map(|r| r.status().as_u16()) });
+    let health =
+        runtime.block_on(async { reqwest::get(format!("{base_url}/healthz")).await.map(|r| r.status().as_u16()) });
     assert_eq!(health.ok(), Some(200));
 
     nix::sys::signal::kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();

@@ -75,7 +75,11 @@ impl App {
 
     /// Serves on `listener` until `shutdown` resolves; then stops accepting, drains in-flight
     /// requests, and lets the workers finish the jobs in hand.
-    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
         let stop = CancellationToken::new();
         let workers = self.config.worker.in_process.then(|| {
             tokio::spawn(worker::run(
@@ -131,12 +135,16 @@ pub async fn run(
 pub const WORKERS_READY_LINE: &str = "scaleloop workers running";
 
 /// Runs only the workers of `profile` (a separate worker fleet) until `shutdown` resolves.
-pub async fn run_workers(profile: Profile, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+pub async fn run_workers(
+    profile: Profile,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
     let name = profile.name.clone();
     let app = App::build(profile.service).await?;
     println!("{WORKERS_READY_LINE} ({name})");
     let stop = CancellationToken::new();
-    let handle = tokio::spawn(worker::run(app.worker_deps(), app.config.worker.clone(), app.config.queue.clone(), stop.clone()));
+    let handle =
+        tokio::spawn(worker::run(app.worker_deps(), app.config.worker.clone(), app.config.queue.clone(), stop.clone()));
     shutdown.await;
     stop.cancel();
     let _ = handle.await;

@@ -20,10 +20,7 @@ pub enum BackendError {
 
 impl BackendError {
     pub fn unavailable(what: &'static str, source: impl Into<anyhow::Error>) -> Self {
-        Self::Unavailable {
-            what,
-            source: source.into(),
-        }
+        Self::Unavailable { what, source: source.into() }
     }
 }
 

@@ -60,9 +60,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
         return crate::run_workers(profile, crate::shutdown_signal()).await.context("worker fleet");
     }
     let addr = profile.service.http.listen;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let bound = listener.local_addr()?;
     let name = profile.name.clone();
     let app = crate::App::build(profile.service).await.context("connecting the profile's backends")?;

@@ -21,18 +21,11 @@ pub use topology::{AutoscalingConfig, ScalingMetric, SynchronousCommit, Topology
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read profile {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("invalid profile {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("invalid profile {path}: {field}: {reason}")]
-    Invalid {
-        path: PathBuf,
-        field: &'static str,
-        reason: String,
-    },
+    Invalid { path: PathBuf, field: &'static str, reason: String },
 }
 
 /// A whole deployment profile: identity, the service's backends, and the topology of boxes.
@@ -252,10 +245,7 @@ pub struct MemoryCacheConfig {
 
 impl Default for MemoryCacheConfig {
     fn default() -> Self {
-        Self {
-            ttl: Duration::from_secs(300),
-            max_bytes: 64 * 1024 * 1024,
-        }
+        Self { ttl: Duration::from_secs(300), max_bytes: 64 * 1024 * 1024 }
     }
 }
 
@@ -318,10 +308,7 @@ pub struct LocalStoreConfig {
 
 impl Default for LocalStoreConfig {
     fn default() -> Self {
-        Self {
-            path: PathBuf::from("objects"),
-            extra_latency: Duration::ZERO,
-        }
+        Self { path: PathBuf::from("objects"), extra_latency: Duration::ZERO }
     }
 }
 
@@ -409,10 +396,8 @@ impl Default for WorkerConfig {
 impl Profile {
     /// Reads and validates a profile file; errors name the file, the field and the reason.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
         Self::parse(&text, path)
     }
 
@@ -435,11 +420,8 @@ impl Profile {
 impl ServiceConfig {
     /// Checks the values serde cannot.
     pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
-        let invalid = |field, reason: &str| ConfigError::Invalid {
-            path: path.to_owned(),
-            field,
-            reason: reason.to_owned(),
-        };
+        let invalid =
+            |field, reason: &str| ConfigError::Invalid { path: path.to_owned(), field, reason: reason.to_owned() };
         if self.http.max_in_flight == 0 {
             return Err(invalid("service.http.max_in_flight", "must be at least 1"));
         }

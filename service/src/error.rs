@@ -65,9 +65,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Unavailable { .. } | Self::Overloaded | Self::Timeout => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::Unavailable { .. } | Self::Overloaded | Self::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -97,17 +95,10 @@ impl IntoResponse for ApiError {
             Self::Unavailable { what } => tracing::warn!(backend = what, "backend unavailable"),
             _ => {}
         }
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code(),
-                message: self.to_string(),
-            },
-        };
+        let body = ErrorBody { error: ErrorDetail { code: self.code(), message: self.to_string() } };
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         if status == StatusCode::REQUEST_TIMEOUT {
             // The rest of the body may still trickle in: do not keep reading it.
@@ -121,10 +112,7 @@ impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         // axum's rejection texts describe the client's input only, so they are safe to return.
         match rejection {
-            JsonRejection::JsonDataError(e) => ApiError::Invalid {
-                field: "body",
-                reason: e.body_text(),
-            },
+            JsonRejection::JsonDataError(e) => ApiError::Invalid { field: "body", reason: e.body_text() },
             JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest(e.body_text()),
             JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
             JsonRejection::BytesRejection(e) => {

@@ -3,6 +3,7 @@
 //! replicas), no cache / in-process / Redis cache, local or S3-compatible object store, and a
 //! durable job table or Redis Streams queue — chosen by a deployment profile.
 
+pub mod app;
 pub mod backend;
 pub mod breaker;
 pub mod cache;
@@ -10,9 +11,8 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
-pub mod metrics;
-pub mod app;
 pub mod http;
+pub mod metrics;
 pub mod queue;
 pub mod readiness;
 pub mod store;

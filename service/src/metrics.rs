@@ -29,13 +29,7 @@ pub enum Tier {
 }
 
 impl Tier {
-    pub const ALL: [Tier; 5] = [
-        Tier::DbPrimary,
-        Tier::DbReplica,
-        Tier::Cache,
-        Tier::ObjectStore,
-        Tier::Queue,
-    ];
+    pub const ALL: [Tier; 5] = [Tier::DbPrimary, Tier::DbReplica, Tier::Cache, Tier::ObjectStore, Tier::Queue];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -81,10 +75,8 @@ impl std::fmt::Debug for AppMetrics {
 }
 
 /// Latency buckets (seconds) fine enough at the loopback end and wide enough for overload.
-const LATENCY_BUCKETS: [f64; 16] = [
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-    5.0, 10.0,
-];
+const LATENCY_BUCKETS: [f64; 16] =
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 impl Default for AppMetrics {
     fn default() -> Self {
@@ -94,10 +86,8 @@ impl Default for AppMetrics {
 
 impl AppMetrics {
     pub fn new() -> Self {
-        let recorder = PrometheusBuilder::new()
-            .set_buckets(&LATENCY_BUCKETS)
-            .expect("static buckets are valid")
-            .build_recorder();
+        let recorder =
+            PrometheusBuilder::new().set_buckets(&LATENCY_BUCKETS).expect("static buckets are valid").build_recorder();
         let handle = recorder.handle();
         Self {
             recorder,
@@ -123,18 +113,10 @@ impl AppMetrics {
             Label::from_static_parts("method", method),
             Label::new("status", status.to_string()),
         ];
+        self.recorder.register_counter(&Key::from_parts("scaleloop_http_requests_total", labels), &META).increment(1);
+        let labels = vec![Label::from_static_parts("route", route), Label::from_static_parts("method", method)];
         self.recorder
-            .register_counter(&Key::from_parts("scaleloop_http_requests_total", labels), &META)
-            .increment(1);
-        let labels = vec![
-            Label::from_static_parts("route", route),
-            Label::from_static_parts("method", method),
-        ];
-        self.recorder
-            .register_histogram(
-                &Key::from_parts("scaleloop_http_request_duration_seconds", labels),
-                &META,
-            )
+            .register_histogram(&Key::from_parts("scaleloop_http_request_duration_seconds", labels), &META)
             .record(took.as_secs_f64());
     }
 
@@ -149,11 +131,7 @@ impl AppMetrics {
     }
 
     /// Times a backend call and charges it to `tier`.
-    pub async fn timed<T, E>(
-        &self,
-        tier: Tier,
-        fut: impl std::future::Future<Output = Result<T, E>>,
-    ) -> Result<T, E> {
+    pub async fn timed<T, E>(&self, tier: Tier, fut: impl std::future::Future<Output = Result<T, E>>) -> Result<T, E> {
         let start = Instant::now();
         let out = fut.await;
         self.record_tier(tier, start.elapsed(), out.is_ok());
@@ -172,7 +150,8 @@ impl AppMetrics {
         header(w, "scaleloop_tier_busy_seconds_total", "counter", "Time spent in calls to each backend tier.");
         for tier in Tier::ALL {
             let nanos = self.tiers[tier as usize].busy_nanos.load(Ordering::Relaxed);
-            let _ = writeln!(w, "scaleloop_tier_busy_seconds_total{{tier=\"{}\"}} {}", tier.as_str(), nanos as f64 / 1e9);
+            let _ =
+                writeln!(w, "scaleloop_tier_busy_seconds_total{{tier=\"{}\"}} {}", tier.as_str(), nanos as f64 / 1e9);
         }
         header(w, "scaleloop_tier_calls_total", "counter", "Calls made to each backend tier.");
         for tier in Tier::ALL {
@@ -187,14 +166,34 @@ impl AppMetrics {
         let simple = [
             ("scaleloop_cache_hits_total", "Cache lookups that found the item.", &self.cache_hits),
             ("scaleloop_cache_misses_total", "Cache lookups that did not.", &self.cache_misses),
-            ("scaleloop_object_store_read_bytes_total", "Payload bytes read from the object store.", &self.object_bytes_read),
-            ("scaleloop_object_store_written_bytes_total", "Payload bytes written to the object store.", &self.object_bytes_written),
+            (
+                "scaleloop_object_store_read_bytes_total",
+                "Payload bytes read from the object store.",
+                &self.object_bytes_read,
+            ),
+            (
+                "scaleloop_object_store_written_bytes_total",
+                "Payload bytes written to the object store.",
+                &self.object_bytes_written,
+            ),
             ("scaleloop_jobs_done_total", "Jobs completed.", &self.jobs_done),
             ("scaleloop_jobs_failed_total", "Jobs given up after their last attempt.", &self.jobs_failed),
             ("scaleloop_jobs_retried_total", "Job attempts that failed and were rescheduled.", &self.jobs_retried),
-            ("scaleloop_jobs_stale_total", "Job outcomes ignored because the job had been claimed again.", &self.jobs_stale),
-            ("scaleloop_http_shed_total", "Requests answered 503 because the in-flight cap was reached.", &self.shed_requests),
-            ("scaleloop_http_refused_connections_total", "Connections answered 503 and closed because the connection cap was reached.", &self.refused_connections),
+            (
+                "scaleloop_jobs_stale_total",
+                "Job outcomes ignored because the job had been claimed again.",
+                &self.jobs_stale,
+            ),
+            (
+                "scaleloop_http_shed_total",
+                "Requests answered 503 because the in-flight cap was reached.",
+                &self.shed_requests,
+            ),
+            (
+                "scaleloop_http_refused_connections_total",
+                "Connections answered 503 and closed because the connection cap was reached.",
+                &self.refused_connections,
+            ),
         ];
         for (name, help, value) in simple {
             header(w, name, "counter", help);
@@ -220,7 +219,12 @@ impl AppMetrics {
         if let Some(q) = queue {
             header(w, "scaleloop_queue_depth", "gauge", "Jobs not yet done.");
             let _ = writeln!(w, "scaleloop_queue_depth {}", q.depth);
-            header(w, "scaleloop_queue_oldest_job_age_seconds", "gauge", "Age of the oldest job not yet done (worker lag).");
+            header(
+                w,
+                "scaleloop_queue_oldest_job_age_seconds",
+                "gauge",
+                "Age of the oldest job not yet done (worker lag).",
+            );
             let _ = writeln!(w, "scaleloop_queue_oldest_job_age_seconds {}", q.oldest_age_seconds);
         }
         out
@@ -233,9 +237,20 @@ pub fn render_health(w: &mut String, health: &crate::readiness::Health) {
     use crate::readiness::Status;
     header(w, "scaleloop_backend_up", "gauge", "Whether each backend answered the last readiness probe.");
     for p in &health.probes {
-        let _ = writeln!(w, "scaleloop_backend_up{{backend=\"{}\",required=\"{}\"}} {}", p.name, p.required, u8::from(p.failure.is_none()));
+        let _ = writeln!(
+            w,
+            "scaleloop_backend_up{{backend=\"{}\",required=\"{}\"}} {}",
+            p.name,
+            p.required,
+            u8::from(p.failure.is_none())
+        );
     }
-    header(w, "scaleloop_degraded", "gauge", "1 while an optional backend (cache, replica, broker) is down and the instance serves without it.");
+    header(
+        w,
+        "scaleloop_degraded",
+        "gauge",
+        "1 while an optional backend (cache, replica, broker) is down and the instance serves without it.",
+    );
     let _ = writeln!(w, "scaleloop_degraded {}", u8::from(health.status == Status::Degraded));
     header(w, "scaleloop_unavailable", "gauge", "1 while a required backend is down (readiness answers 503).");
     let _ = writeln!(w, "scaleloop_unavailable {}", u8::from(health.status == Status::Unavailable));
@@ -260,7 +275,10 @@ mod tests {
         assert!(text.contains("scaleloop_tier_busy_seconds_total{tier=\"cache\"} 1.5"), "{text}");
         assert!(text.contains("scaleloop_pool_waiting{pool=\"db_primary\"} 3"), "{text}");
         assert!(text.contains("scaleloop_queue_depth 7"), "{text}");
-        assert!(text.contains("scaleloop_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"} 1"), "{text}");
+        assert!(
+            text.contains("scaleloop_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("scaleloop_http_request_duration_seconds_bucket"), "{text}");
     }
 }

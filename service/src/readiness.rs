@@ -196,7 +196,10 @@ mod tests {
         assert_eq!(h.status, Status::Degraded);
         assert_eq!(h.degraded, ["cache", "db_replica_1"]);
         let h = Health::from_probes(vec![bad("db_primary", true), bad("cache", false)]);
-        assert_eq!((h.status, h.failing.clone(), h.degraded.clone()), (Status::Unavailable, vec!["db_primary".to_owned()], vec!["cache".to_owned()]));
+        assert_eq!(
+            (h.status, h.failing.clone(), h.degraded.clone()),
+            (Status::Unavailable, vec!["db_primary".to_owned()], vec!["cache".to_owned()])
+        );
     }
 
     #[tokio::test]

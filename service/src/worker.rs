@@ -134,14 +134,20 @@ async fn handle(deps: &WorkerDeps, worker: &WorkerConfig, queue: &QueueConfig, d
         // claim has a delivery of its own); otherwise the lease brings the job back.
         Ok(fenced) => {
             if fenced == Fenced::Stale {
-                tracing::info!(job = job.job_id, attempt = job.attempts, "the job was claimed again meanwhile; this outcome is ignored");
+                tracing::info!(
+                    job = job.job_id,
+                    attempt = job.attempts,
+                    "the job was claimed again meanwhile; this outcome is ignored"
+                );
                 m.jobs_stale.fetch_add(1, Ordering::Relaxed);
             }
             if let Err(e) = m.timed(Tier::Queue, deps.queue.ack(delivery)).await {
                 tracing::warn!(job = job.job_id, error = %e, "ack failed; the job may run again");
             }
         }
-        Err(e) => tracing::warn!(job = job.job_id, error = %e, "recording the job outcome failed; its lease will expire"),
+        Err(e) => {
+            tracing::warn!(job = job.job_id, error = %e, "recording the job outcome failed; its lease will expire")
+        }
     }
 }
 
@@ -187,10 +193,7 @@ mod tests {
         assert_eq!(a.size_bytes, 13);
         assert_eq!(process_payload(b"").lines, 0);
         assert_eq!(process_payload(b"x\n").lines, 1);
-        assert_eq!(
-            process_payload(b"abc").sha256,
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(process_payload(b"abc").sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]

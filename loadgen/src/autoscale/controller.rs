@@ -46,7 +46,12 @@ pub struct FleetSample {
 }
 
 /// Runs the controller until `stop` or `bound`; returns the fleet's history.
-pub async fn run(fleet: &mut dyn Fleet, mut tracking: TargetTracking, stop: CancellationToken, bound: Duration) -> Vec<FleetSample> {
+pub async fn run(
+    fleet: &mut dyn Fleet,
+    mut tracking: TargetTracking,
+    stop: CancellationToken,
+    bound: Duration,
+) -> Vec<FleetSample> {
     let started = tokio::time::Instant::now();
     let warmup = tracking.policy.warmup_s;
     let mut born: HashMap<String, f64> = HashMap::new();
@@ -66,7 +71,8 @@ pub async fn run(fleet: &mut dyn Fleet, mut tracking: TargetTracking, stop: Canc
         for i in &instances {
             let cpu = crate::cpu::pids_cpu(&i.pids).as_secs_f64();
             let last = previous.insert(i.name.clone(), (now, cpu));
-            let age = now - *born.entry(i.name.clone()).or_insert(if history.is_empty() { f64::NEG_INFINITY } else { now });
+            let age =
+                now - *born.entry(i.name.clone()).or_insert(if history.is_empty() { f64::NEG_INFINITY } else { now });
             if age < warmup {
                 warming += 1;
                 continue;
@@ -96,7 +102,9 @@ pub async fn run(fleet: &mut dyn Fleet, mut tracking: TargetTracking, stop: Canc
             }
             Decision::In => {
                 // The newest instance goes first: the oldest are warm.
-                let newest = instances.iter().max_by(|a, b| born.get(&a.name).unwrap_or(&0.0).total_cmp(born.get(&b.name).unwrap_or(&0.0)));
+                let newest = instances
+                    .iter()
+                    .max_by(|a, b| born.get(&a.name).unwrap_or(&0.0).total_cmp(born.get(&b.name).unwrap_or(&0.0)));
                 match newest {
                     Some(i) => match fleet.remove(&i.name).await {
                         Ok(()) => {
@@ -144,7 +152,10 @@ mod tests {
     #[async_trait]
     impl Fleet for SelfFleet {
         async fn instances(&self) -> Vec<Instance> {
-            self.names.iter().map(|n| Instance { name: n.clone(), pids: vec![std::process::id()], cpus: Some(1.0) }).collect()
+            self.names
+                .iter()
+                .map(|n| Instance { name: n.clone(), pids: vec![std::process::id()], cpus: Some(1.0) })
+                .collect()
         }
         async fn add(&mut self) -> Result<String, String> {
             let name = format!("i{}", self.names.len() + 1);
@@ -159,7 +170,11 @@ mod tests {
 
     #[test]
     fn box_seconds_against_a_peak_sized_fleet() {
-        let h: Vec<FleetSample> = [1, 1, 3, 3, 1].iter().enumerate().map(|(i, n)| FleetSample { t: i as f64, instances: *n, warming: 0, metric: None, action: String::new() }).collect();
+        let h: Vec<FleetSample> = [1, 1, 3, 3, 1]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| FleetSample { t: i as f64, instances: *n, warming: 0, metric: None, action: String::new() })
+            .collect();
         assert_eq!(box_seconds(&h), (8.0, 12.0));
     }
 
@@ -178,8 +193,16 @@ mod tests {
                 x
             })
         };
-        let policy = Policy { min: 1, max: 3, target: 0.01, scale_out_cooldown_s: 0.5, scale_in_cooldown_s: 60.0, warmup_s: 0.0 };
-        let history = run(&mut fleet, TargetTracking::new(policy), CancellationToken::new(), Duration::from_secs(4)).await;
+        let policy = Policy {
+            min: 1,
+            max: 3,
+            target: 0.01,
+            scale_out_cooldown_s: 0.5,
+            scale_in_cooldown_s: 60.0,
+            warmup_s: 0.0,
+        };
+        let history =
+            run(&mut fleet, TargetTracking::new(policy), CancellationToken::new(), Duration::from_secs(4)).await;
         stop.cancel();
         burner.join().unwrap();
         assert!(history.iter().any(|s| s.action.starts_with("out")), "{history:?}");

@@ -62,7 +62,10 @@ pub struct FleetRecord {
 /// Starts the controller for `config` on `deployment`; it stops by itself after `bound`.
 pub fn start(deployment: Arc<Mutex<Deployment>>, config: &AutoscalingConfig, bound: Duration) -> Running {
     if config.metric != ScalingMetric::Cpu {
-        tracing::warn!("autoscaling: only the `cpu` metric is tracked by the controller so far; tracking CPU at target {}", config.target);
+        tracing::warn!(
+            "autoscaling: only the `cpu` metric is tracked by the controller so far; tracking CPU at target {}",
+            config.target
+        );
     }
     let policy = Policy {
         min: config.min,

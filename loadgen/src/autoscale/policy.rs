@@ -64,11 +64,18 @@ impl TargetTracking {
         let since = |t: Option<f64>| t.map_or(f64::INFINITY, |t| now_s - t);
         if desired > fleet && fleet < p.max {
             // Instances already warming count towards the desired fleet.
-            if since(self.last_out) >= p.scale_out_cooldown_s && since(self.last_in) >= p.scale_in_cooldown_s.min(p.scale_out_cooldown_s) {
+            if since(self.last_out) >= p.scale_out_cooldown_s
+                && since(self.last_in) >= p.scale_in_cooldown_s.min(p.scale_out_cooldown_s)
+            {
                 self.last_out = Some(now_s);
                 return Decision::Out((desired - fleet).min(p.max - fleet));
             }
-        } else if desired < in_service && fleet > p.min && warming == 0 && since(self.last_in) >= p.scale_in_cooldown_s && since(self.last_out) >= p.scale_in_cooldown_s {
+        } else if desired < in_service
+            && fleet > p.min
+            && warming == 0
+            && since(self.last_in) >= p.scale_in_cooldown_s
+            && since(self.last_out) >= p.scale_in_cooldown_s
+        {
             self.last_in = Some(now_s);
             return Decision::In;
         }

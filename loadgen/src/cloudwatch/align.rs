@@ -12,7 +12,13 @@ use crate::profiler::Timeline;
 pub const PREFIX: &str = "cloudwatch.";
 
 /// Value of `pulled` at each of `seconds` (seconds since `started_at`, unix seconds).
-pub fn per_second(pulled: &PulledSeries, signal: &Signal, period_s: i64, started_at: f64, seconds: &[u64]) -> Vec<Option<f64>> {
+pub fn per_second(
+    pulled: &PulledSeries,
+    signal: &Signal,
+    period_s: i64,
+    started_at: f64,
+    seconds: &[u64],
+) -> Vec<Option<f64>> {
     let divisor = if signal.per_second { period_s as f64 } else { 1.0 };
     seconds
         .iter()

@@ -118,12 +118,18 @@ impl AwsDeployment {
 
     fn validate(&self) -> Result<(), String> {
         if !STAGES.contains(&self.stage.as_str()) {
-            return Err(format!("field `stage`: `{}` is not a stage of the seed's path (one of {})", self.stage, STAGES.join(", ")));
+            return Err(format!(
+                "field `stage`: `{}` is not a stage of the seed's path (one of {})",
+                self.stage,
+                STAGES.join(", ")
+            ));
         }
         if let Some(app) = &self.app {
             match (&app.auto_scaling_group, app.instances.is_empty()) {
                 (None, true) => return Err("field `app`: name `auto_scaling_group` or `instances`".into()),
-                (Some(_), false) => return Err("field `app`: name `auto_scaling_group` or `instances`, not both".into()),
+                (Some(_), false) => {
+                    return Err("field `app`: name `auto_scaling_group` or `instances`, not both".into())
+                }
                 _ => {}
             }
         }
@@ -144,7 +150,10 @@ impl AwsDeployment {
             }
         }
         if self.resources_of_tiers().is_empty() {
-            return Err("names no resource: add at least one of [app], [lb], [db_primary], [db_replica], [cache], [queue]".into());
+            return Err(
+                "names no resource: add at least one of [app], [lb], [db_primary], [db_replica], [cache], [queue]"
+                    .into(),
+            );
         }
         Ok(())
     }
@@ -195,7 +204,11 @@ impl AwsDeployment {
     /// The finest period EC2's metrics have for this deployment.
     pub fn native_period_s(&self) -> i32 {
         let ec2 = self.app.is_some();
-        if ec2 && !self.detailed_monitoring { 300 } else { 60 }
+        if ec2 && !self.detailed_monitoring {
+            300
+        } else {
+            60
+        }
     }
 }
 

@@ -11,7 +11,9 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{align, deployment::AwsDeployment, query, signals, source::PulledSeries, CloudWatchError, CloudWatchSource};
+use super::{
+    align, deployment::AwsDeployment, query, signals, source::PulledSeries, CloudWatchError, CloudWatchSource,
+};
 use crate::profiler::collect::{cloudwatch::CloudWatchCollector, Backfill, CollectError, Collector};
 use crate::{profiler::Timeline, summary::Summary};
 
@@ -31,7 +33,11 @@ pub struct CloudWatchOptions {
 }
 
 impl CloudWatchOptions {
-    pub fn load(file: &Path, endpoint_url: Option<String>, wait: Option<Duration>) -> Result<Self, super::DeploymentError> {
+    pub fn load(
+        file: &Path,
+        endpoint_url: Option<String>,
+        wait: Option<Duration>,
+    ) -> Result<Self, super::DeploymentError> {
         Ok(Self { file: file.to_owned(), deployment: AwsDeployment::load(file)?, endpoint_url, wait })
     }
 
@@ -97,7 +103,10 @@ pub async fn refresh_run_dir(
     let ready_at = run_end + chrono::Duration::from_std(options.ingestion_wait()).unwrap_or_default();
     let wait = (ready_at - now()).to_std().unwrap_or_default();
     if !wait.is_zero() {
-        eprintln!("cloudwatch: waiting {}s for CloudWatch to ingest the run's last data points (--cloudwatch-wait to change)", wait.as_secs());
+        eprintln!(
+            "cloudwatch: waiting {}s for CloudWatch to ingest the run's last data points (--cloudwatch-wait to change)",
+            wait.as_secs()
+        );
         tokio::time::sleep(wait).await;
     }
     let pulled_at = now();
@@ -109,15 +118,22 @@ pub async fn refresh_run_dir(
             options.file.display()
         ));
     }
-    let file_name = options.file.file_name().map_or_else(|| options.file.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let file_name = options
+        .file
+        .file_name()
+        .map_or_else(|| options.file.display().to_string(), |n| n.to_string_lossy().into_owned());
     let signals = signals::shipped();
     let queries = query::plan(&options.deployment, &signals);
     let end_s = (run_end.timestamp_millis() + 999).div_euclid(1000);
-    let mut collector: Box<dyn Collector> = Box::new(CloudWatchCollector::new(options.clone(), queries.clone(), source));
+    let mut collector: Box<dyn Collector> =
+        Box::new(CloudWatchCollector::new(options.clone(), queries.clone(), source));
     let attempt = async {
         match collector.backfill(started_at.timestamp(), end_s, pulled_at.timestamp()).await {
             Ok(Some(b)) => Ok(b),
-            Ok(None) => Err(CloudWatchError::Service { code: "collector".into(), message: "the CloudWatch collector answered nothing".into() }),
+            Ok(None) => Err(CloudWatchError::Service {
+                code: "collector".into(),
+                message: "the CloudWatch collector answered nothing".into(),
+            }),
             Err(CollectError::Backfill(e)) => Err(match e.downcast::<CloudWatchError>() {
                 Ok(e) => *e,
                 Err(e) => CloudWatchError::Service { code: "collector".into(), message: e.to_string() },
@@ -139,22 +155,42 @@ pub async fn refresh_run_dir(
             let mut not_reported = Vec::new();
             for (series, q) in pulled.iter().zip(&queries) {
                 if series.values.is_empty() {
-                    if q.signal.optional { not_reported.push(series.query.clone()) } else { info.missing.push(series.query.clone()) }
+                    if q.signal.optional {
+                        not_reported.push(series.query.clone())
+                    } else {
+                        info.missing.push(series.query.clone())
+                    }
                 }
             }
             info.series_with_data = pulled.iter().filter(|s| !s.values.is_empty()).count();
             info.period_s = Some(period_s);
             info.notes.extend(window_notes);
-            let pairs: Vec<(PulledSeries, signals::Signal)> = pulled.iter().cloned().zip(queries.iter().map(|q| q.signal.clone())).collect();
+            let pairs: Vec<(PulledSeries, signals::Signal)> =
+                pulled.iter().cloned().zip(queries.iter().map(|q| q.signal.clone())).collect();
             let started = started_at.timestamp_millis() as f64 / 1000.0;
             align::merge_into(&mut timeline, &pairs, period_s, started, summary.duration_s);
             let rfc = |s: i64| DateTime::from_timestamp(s, 0).unwrap_or_default().to_rfc3339();
-            let record = PullRecord { info: info.clone(), pulled_at: pulled_at.to_rfc3339(), window: Some([rfc(window[0]), rfc(window[1])]), not_reported, series: pulled };
+            let record = PullRecord {
+                info: info.clone(),
+                pulled_at: pulled_at.to_rfc3339(),
+                window: Some([rfc(window[0]), rfc(window[1])]),
+                not_reported,
+                series: pulled,
+            };
             (record, None)
         }
         Err(e) => {
             info.error = Some(e.to_string());
-            (PullRecord { info: info.clone(), pulled_at: pulled_at.to_rfc3339(), window: None, not_reported: Vec::new(), series: Vec::new() }, Some(e))
+            (
+                PullRecord {
+                    info: info.clone(),
+                    pulled_at: pulled_at.to_rfc3339(),
+                    window: None,
+                    not_reported: Vec::new(),
+                    series: Vec::new(),
+                },
+                Some(e),
+            )
         }
     };
     summary.cloudwatch = Some(info);
@@ -164,7 +200,8 @@ pub async fn refresh_run_dir(
         write(dir, crate::html::TIMELINE_FILE, serde_json::to_string(&timeline))?;
     }
     write(dir, CLOUDWATCH_FILE, serde_json::to_string_pretty(&record))?;
-    crate::report::write_summary(dir, &summary).map_err(|source| CloudWatchError::Write { path: dir.join(crate::report::SUMMARY_FILE), source })?;
+    crate::report::write_summary(dir, &summary)
+        .map_err(|source| CloudWatchError::Write { path: dir.join(crate::report::SUMMARY_FILE), source })?;
     if let Err(e) = crate::html::rebuild_report(dir) {
         tracing::warn!(error = %e, "the HTML report could not be rebuilt after the CloudWatch pull");
     }
@@ -173,10 +210,13 @@ pub async fn refresh_run_dir(
 
 fn read_run(dir: &Path) -> Result<(Summary, Timeline), CloudWatchError> {
     let read = |name: &str| std::fs::read_to_string(dir.join(name));
-    let summary_text = read(crate::report::SUMMARY_FILE).map_err(|e| CloudWatchError::RunFiles { what: "summary.json", reason: e.to_string() })?;
-    let summary: Summary = serde_json::from_str(&summary_text).map_err(|e| CloudWatchError::RunFiles { what: "summary.json", reason: e.to_string() })?;
+    let summary_text = read(crate::report::SUMMARY_FILE)
+        .map_err(|e| CloudWatchError::RunFiles { what: "summary.json", reason: e.to_string() })?;
+    let summary: Summary = serde_json::from_str(&summary_text)
+        .map_err(|e| CloudWatchError::RunFiles { what: "summary.json", reason: e.to_string() })?;
     let timeline = match read(crate::html::TIMELINE_FILE) {
-        Ok(text) => serde_json::from_str(&text).map_err(|e| CloudWatchError::RunFiles { what: "timeline.json", reason: e.to_string() })?,
+        Ok(text) => serde_json::from_str(&text)
+            .map_err(|e| CloudWatchError::RunFiles { what: "timeline.json", reason: e.to_string() })?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Timeline::default(),
         Err(e) => return Err(CloudWatchError::RunFiles { what: "timeline.json", reason: e.to_string() }),
     };

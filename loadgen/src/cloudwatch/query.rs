@@ -20,7 +20,10 @@ pub struct Query {
 impl Query {
     /// What a reader calls this query: `AWS/RDS CPUUtilization DBInstanceIdentifier=content-db`.
     pub fn describe(&self) -> String {
-        format!("{} {} {}={} ({})", self.signal.namespace, self.signal.metric, self.signal.dimension, self.resource, self.signal.stat)
+        format!(
+            "{} {} {}={} ({})",
+            self.signal.namespace, self.signal.metric, self.signal.dimension, self.resource, self.signal.stat
+        )
     }
 
     pub fn to_sdk(&self, period_s: i64) -> MetricDataQuery {

@@ -171,7 +171,15 @@ note = "x"
     fn the_readme_table_lists_every_row() {
         let readme = include_str!("../../../README.md");
         for s in shipped() {
-            let row = format!("| {} | `{}` | `{}` `{}` ({}) | `{}` |", s.tier, s.resource, s.namespace, s.metric, s.stat, s.series_name());
+            let row = format!(
+                "| {} | `{}` | `{}` `{}` ({}) | `{}` |",
+                s.tier,
+                s.resource,
+                s.namespace,
+                s.metric,
+                s.stat,
+                s.series_name()
+            );
             assert!(readme.contains(&row), "README lacks the mapping row {row}");
         }
     }

@@ -58,7 +58,11 @@ impl CloudWatchSource {
     /// A client from the SDK's default chain; the file's `region`/`endpoint_url` and then
     /// `endpoint_override` win over it. Fails early, with what to do, when there is no region
     /// or no credentials.
-    pub async fn connect(deployment: &AwsDeployment, file: &str, endpoint_override: Option<&str>) -> Result<Self, CloudWatchError> {
+    pub async fn connect(
+        deployment: &AwsDeployment,
+        file: &str,
+        endpoint_override: Option<&str>,
+    ) -> Result<Self, CloudWatchError> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
             .timeout_config(
@@ -156,20 +160,32 @@ where
     R: std::fmt::Debug,
 {
     if matches!(error, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)) {
-        return CloudWatchError::Unreachable { endpoint: endpoint.to_owned(), reason: DisplayErrorContext(&error).to_string() };
+        return CloudWatchError::Unreachable {
+            endpoint: endpoint.to_owned(),
+            reason: DisplayErrorContext(&error).to_string(),
+        };
     }
     let code = error.code().unwrap_or_default().to_owned();
     let message = error.message().unwrap_or_default().to_owned();
     match code.as_str() {
-        "Throttling" | "ThrottlingException" | "RequestLimitExceeded" | "TooManyRequestsException" | "LimitExceededException" => {
-            CloudWatchError::Throttled { code }
-        }
-        "InvalidClientTokenId" | "UnrecognizedClientException" | "SignatureDoesNotMatch" | "InvalidSignatureException"
-        | "ExpiredToken" | "ExpiredTokenException" | "IncompleteSignature" | "MissingAuthenticationToken" => {
-            CloudWatchError::BadCredentials { code, message }
-        }
+        "Throttling"
+        | "ThrottlingException"
+        | "RequestLimitExceeded"
+        | "TooManyRequestsException"
+        | "LimitExceededException" => CloudWatchError::Throttled { code },
+        "InvalidClientTokenId"
+        | "UnrecognizedClientException"
+        | "SignatureDoesNotMatch"
+        | "InvalidSignatureException"
+        | "ExpiredToken"
+        | "ExpiredTokenException"
+        | "IncompleteSignature"
+        | "MissingAuthenticationToken" => CloudWatchError::BadCredentials { code, message },
         "AccessDenied" | "AccessDeniedException" => CloudWatchError::AccessDenied { code, message },
-        "" => CloudWatchError::Service { code: "an unreadable answer".into(), message: DisplayErrorContext(&error).to_string() },
+        "" => CloudWatchError::Service {
+            code: "an unreadable answer".into(),
+            message: DisplayErrorContext(&error).to_string(),
+        },
         _ => CloudWatchError::Service { code, message },
     }
 }

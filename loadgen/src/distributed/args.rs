@@ -55,14 +55,20 @@ impl DistributedArgs {
                 }
                 share
             }
-            (None, Some(index), Some(count)) => {
-                Share::new(index, count).map_err(|e| bad("JOB_COMPLETION_INDEX / --workers (LOADGEN_WORKERS)", e.to_string()))?
-            }
+            (None, Some(index), Some(count)) => Share::new(index, count)
+                .map_err(|e| bad("JOB_COMPLETION_INDEX / --workers (LOADGEN_WORKERS)", e.to_string()))?,
             (None, Some(_), None) => {
-                return Err(bad("--workers", "JOB_COMPLETION_INDEX is set: give the number of workers N with --workers or LOADGEN_WORKERS".into()))
+                return Err(bad(
+                    "--workers",
+                    "JOB_COMPLETION_INDEX is set: give the number of workers N with --workers or LOADGEN_WORKERS"
+                        .into(),
+                ))
             }
             (None, None, Some(n)) => {
-                return Err(bad("--workers", format!("N = {n} needs this worker's index: --worker I/{n} or JOB_COMPLETION_INDEX")))
+                return Err(bad(
+                    "--workers",
+                    format!("N = {n} needs this worker's index: --worker I/{n} or JOB_COMPLETION_INDEX"),
+                ))
             }
             (None, None, None) => return Ok(None),
         };
@@ -96,7 +102,12 @@ mod tests {
     use super::*;
 
     fn args(worker: Option<&str>, index: Option<u64>, workers: Option<u64>) -> DistributedArgs {
-        DistributedArgs { worker: worker.map(str::to_owned), job_completion_index: index, workers, ..Default::default() }
+        DistributedArgs {
+            worker: worker.map(str::to_owned),
+            job_completion_index: index,
+            workers,
+            ..Default::default()
+        }
     }
 
     #[test]

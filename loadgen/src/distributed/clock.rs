@@ -89,7 +89,9 @@ pub async fn measure(client: &reqwest::Client, base_url: &str) -> Option<ClockOf
     let (coarse, (lo, _)) = find_tick(client, &url, COARSE_STEP, until, &mut probes).await?;
     let coarse_offset = offset_from(coarse.stamp, (lo, coarse.answered), probes);
     // The next tick is one second after this one: wake shortly before its earliest instant.
-    let wake = (lo + chrono::Duration::seconds(1) - chrono::Duration::milliseconds(5) - Utc::now()).to_std().unwrap_or_default();
+    let wake = (lo + chrono::Duration::seconds(1) - chrono::Duration::milliseconds(5) - Utc::now())
+        .to_std()
+        .unwrap_or_default();
     tokio::time::sleep(wake).await;
     match find_tick(client, &url, FINE_STEP, until, &mut probes).await {
         Some((fine, b)) => Some(offset_from(fine.stamp, b, probes)),

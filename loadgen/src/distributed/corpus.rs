@@ -31,7 +31,13 @@ pub struct CorpusFile {
 
 impl CorpusFile {
     pub fn new(scenario: &Scenario, target: &str, ids: Vec<String>) -> Self {
-        Self { scenario: scenario.name.clone(), seed: scenario.seed, preload: scenario.keys.preload, target: target.to_owned(), ids }
+        Self {
+            scenario: scenario.name.clone(),
+            seed: scenario.seed,
+            preload: scenario.keys.preload,
+            target: target.to_owned(),
+            ids,
+        }
     }
 
     /// Reads `path` and checks it is `scenario`'s corpus.
@@ -70,7 +76,11 @@ fn partial_path(path: &Path) -> PathBuf {
 }
 
 /// Waits for worker 0 to write `path`, polling every 200 ms, until `deadline`.
-pub async fn wait_for(path: &Path, scenario: &Scenario, deadline: tokio::time::Instant) -> Result<CorpusFile, DistributedError> {
+pub async fn wait_for(
+    path: &Path,
+    scenario: &Scenario,
+    deadline: tokio::time::Instant,
+) -> Result<CorpusFile, DistributedError> {
     loop {
         if path.exists() {
             return CorpusFile::read(path, scenario);

@@ -94,7 +94,11 @@ fn check_name(flag: &'static str, name: &str) -> Result<(), DistributedError> {
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
         && !name.ends_with('-');
-    if ok { Ok(()) } else { Err(bad(flag, format!("`{name}` is not a DNS label of at most 57 characters (a-z, 0-9, '-')"))) }
+    if ok {
+        Ok(())
+    } else {
+        Err(bad(flag, format!("`{name}` is not a DNS label of at most 57 characters (a-z, 0-9, '-')")))
+    }
 }
 
 fn values(args: &K8sJobArgs, now: chrono::DateTime<chrono::Utc>) -> Result<Values, DistributedError> {

@@ -58,31 +58,64 @@ pub fn record_worker(
 /// workers — the same N and no index twice. Returns the workers, by index.
 pub fn check_inputs(inputs: &[(PathBuf, Summary)]) -> Result<Vec<WorkerInfo>, MergeError> {
     let Some((first_path, first)) = inputs.first() else { return Err(MergeError::NoInputs) };
-    let incompatible = |path: &Path, reason: String| MergeError::Incompatible { path: path.join(crate::report::SUMMARY_FILE), reason };
+    let incompatible =
+        |path: &Path, reason: String| MergeError::Incompatible { path: path.join(crate::report::SUMMARY_FILE), reason };
     let mut workers: Vec<(WorkerInfo, &Path)> = Vec::new();
     for (path, s) in inputs {
         let (a, b) = (&first.scenario, &s.scenario);
         if (a.name.as_str(), a.seed) != (b.name.as_str(), b.seed) {
-            return Err(incompatible(path, format!(
-                "scenario {} seed {}, but {} is scenario {} seed {}: only workers of one run merge",
-                b.name, b.seed, first_path.display(), a.name, a.seed
-            )));
+            return Err(incompatible(
+                path,
+                format!(
+                    "scenario {} seed {}, but {} is scenario {} seed {}: only workers of one run merge",
+                    b.name,
+                    b.seed,
+                    first_path.display(),
+                    a.name,
+                    a.seed
+                ),
+            ));
         }
         match (&s.worker, &first.worker) {
             (Some(w), Some(f)) if w.count != f.count => {
-                return Err(incompatible(path, format!("worker {}/{}, but {} is worker {}/{}: N differs", w.index, w.count, first_path.display(), f.index, f.count)));
+                return Err(incompatible(
+                    path,
+                    format!(
+                        "worker {}/{}, but {} is worker {}/{}: N differs",
+                        w.index,
+                        w.count,
+                        first_path.display(),
+                        f.index,
+                        f.count
+                    ),
+                ));
             }
             (Some(w), Some(_)) => {
                 if let Some((_, other)) = workers.iter().find(|(o, _)| o.index == w.index) {
-                    return Err(incompatible(path, format!("worker index {} overlaps {} (each worker's share may be merged once)", w.index, other.display())));
+                    return Err(incompatible(
+                        path,
+                        format!(
+                            "worker index {} overlaps {} (each worker's share may be merged once)",
+                            w.index,
+                            other.display()
+                        ),
+                    ));
                 }
                 workers.push((w.clone(), path));
             }
             (None, None) => {}
-            _ => return Err(incompatible(path, "a worker's run and a single-process run cannot be merged together".into())),
+            _ => {
+                return Err(incompatible(
+                    path,
+                    "a worker's run and a single-process run cannot be merged together".into(),
+                ))
+            }
         }
         if (a.duration_s, a.warmup_s, &a.rate_curve) != (b.duration_s, b.warmup_s, &b.rate_curve) {
-            return Err(incompatible(path, format!("its rate curve or duration differs from {}'s", first_path.display())));
+            return Err(incompatible(
+                path,
+                format!("its rate curve or duration differs from {}'s", first_path.display()),
+            ));
         }
     }
     let mut workers: Vec<WorkerInfo> = workers.into_iter().map(|(w, _)| w).collect();
@@ -97,13 +130,20 @@ pub fn judge(workers: &[WorkerInfo]) -> Vec<String> {
     let mut reasons = Vec::new();
     let Some(first) = workers.first() else { return reasons };
     if (workers.len() as u64) < first.count {
-        let missing: Vec<String> = (0..first.count).filter(|i| !workers.iter().any(|w| w.index == *i)).map(|i| i.to_string()).collect();
-        reasons.push(format!("only {} of {} workers' runs were merged (missing: {}): the schedule is incomplete", workers.len(), first.count, missing.join(", ")));
+        let missing: Vec<String> =
+            (0..first.count).filter(|i| !workers.iter().any(|w| w.index == *i)).map(|i| i.to_string()).collect();
+        reasons.push(format!(
+            "only {} of {} workers' runs were merged (missing: {}): the schedule is incomplete",
+            workers.len(),
+            first.count,
+            missing.join(", ")
+        ));
     }
     // A late start is already among that worker's own reasons (see `record_worker`).
     // Offsets measured against one target clock: their spread, less what each is uncertain
     // by, is how far apart the workers' clocks (and so their "common" start) certainly were.
-    let clocks: Vec<(&WorkerInfo, &ClockOffset)> = workers.iter().filter_map(|w| w.clock.as_ref().map(|c| (w, c))).collect();
+    let clocks: Vec<(&WorkerInfo, &ClockOffset)> =
+        workers.iter().filter_map(|w| w.clock.as_ref().map(|c| (w, c))).collect();
     if let (Some(lo), Some(hi)) = (
         clocks.iter().min_by(|a, b| a.1.offset_ms.total_cmp(&b.1.offset_ms)),
         clocks.iter().max_by(|a, b| a.1.offset_ms.total_cmp(&b.1.offset_ms)),
@@ -144,7 +184,8 @@ pub fn complete_run_dir(out: &Path, s: &mut Summary, inputs: &[(PathBuf, Summary
         Some((dir, _)) => {
             let path = dir.join(crate::html::TIMELINE_FILE);
             let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-            serde_json::from_str(&text).map_err(|e| MergeError::Summary { path: path.clone(), reason: e.to_string() })?
+            serde_json::from_str(&text)
+                .map_err(|e| MergeError::Summary { path: path.clone(), reason: e.to_string() })?
         }
         None => crate::profiler::Timeline::default(),
     };
@@ -158,8 +199,19 @@ pub fn complete_run_dir(out: &Path, s: &mut Summary, inputs: &[(PathBuf, Summary
         (s.generator, s.trustworthy) = (generator, trustworthy);
     }
     crate::profiler::session::write_timeline(out, &timeline).map_err(io(out))?;
-    crate::html::write_report(out, s, &timeline, s.verdict.as_ref(), s.recommendation.as_ref(), texts[1].as_deref(), texts[0].as_deref())
-        .map_err(|e| MergeError::Io { path: out.join(crate::html::INDEX_FILE), source: std::io::Error::other(e.to_string()) })?;
+    crate::html::write_report(
+        out,
+        s,
+        &timeline,
+        s.verdict.as_ref(),
+        s.recommendation.as_ref(),
+        texts[1].as_deref(),
+        texts[0].as_deref(),
+    )
+    .map_err(|e| MergeError::Io {
+        path: out.join(crate::html::INDEX_FILE),
+        source: std::io::Error::other(e.to_string()),
+    })?;
     Ok(())
 }
 
@@ -189,7 +241,10 @@ mod tests {
     fn missing_workers_and_clocks_apart_spoil_the_merge() {
         assert!(judge(&[worker(0, 2, 0.5, 1.0), worker(1, 2, -0.5, 1.0)]).is_empty());
         let missing = judge(&[worker(0, 3, 0.0, 1.0), worker(2, 3, 0.0, 1.0)]);
-        assert!(missing.len() == 1 && missing[0].contains("only 2 of 3") && missing[0].contains("missing: 1"), "{missing:?}");
+        assert!(
+            missing.len() == 1 && missing[0].contains("only 2 of 3") && missing[0].contains("missing: 1"),
+            "{missing:?}"
+        );
         // 40 ms apart, each known within 5 ms: at least 30 ms apart, past the 20 ms tolerance.
         let apart = judge(&[worker(0, 2, 20.0, 5.0), worker(1, 2, -20.0, 5.0)]);
         assert!(apart.len() == 1 && apart[0].contains("at least 30.0 ms apart"), "{apart:?}");

@@ -129,7 +129,10 @@ pub fn worker_rows(summary: &crate::Summary) -> Vec<WorkerRow> {
                 Some(late) => format!("{late:+.1} ms"),
                 None => format!("no --start-at (began {})", w.schedule_started_at),
             },
-            clock: w.clock.as_ref().map_or_else(|| "not measured".into(), |c| format!("{:+.1} ms ± {:.1} ms", c.offset_ms, c.uncertainty_ms)),
+            clock: w.clock.as_ref().map_or_else(
+                || "not measured".into(),
+                |c| format!("{:+.1} ms ± {:.1} ms", c.offset_ms, c.uncertainty_ms),
+            ),
             intended: w.intended,
             completed: w.completed,
             achieved_rate: format!("{:.1}", w.achieved_rate),

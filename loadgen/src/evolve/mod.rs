@@ -147,7 +147,11 @@ fn one() -> f64 {
 /// The scenario's peak rate over its mean (1 for a flat curve).
 pub fn peak_to_average(scenario: &Scenario) -> f64 {
     let curve = scenario.load.curve(scenario.duration);
-    if curve.mean() > 0.0 { (curve.peak() / curve.mean()).max(1.0) } else { 1.0 }
+    if curve.mean() > 0.0 {
+        (curve.peak() / curve.mean()).max(1.0)
+    } else {
+        1.0
+    }
 }
 
 /// The default target: the seed's ten million users at the scenario's peak (40,400 req/s on
@@ -186,7 +190,10 @@ pub fn regression(previous: &StageResult, stage: &StageResult) -> Option<String>
 
 /// Runs the loop and writes its report.
 pub async fn evolve(options: EvolveOptions) -> Result<EvolveReport, EvolveError> {
-    let run_id = options.run_id.clone().unwrap_or_else(|| format!("{}-evolve", crate::run::default_run_id(&options.scenario.name)));
+    let run_id = options
+        .run_id
+        .clone()
+        .unwrap_or_else(|| format!("{}-evolve", crate::run::default_run_id(&options.scenario.name)));
     let dir = options.reports_dir.join(&run_id);
     let started_at = chrono::Utc::now().to_rfc3339();
     let mut stages: Vec<StageResult> = Vec::new();
@@ -196,7 +203,8 @@ pub async fn evolve(options: EvolveOptions) -> Result<EvolveReport, EvolveError>
             break format!("stopped after {} stages (--max-stages)", options.max_stages);
         }
         // A later stage starts its search where the one before held: it should hold that much.
-        let start_rate = stages.last().and_then(|s| s.sustainable_rate).map_or(options.start_rate, |r| r.max(options.start_rate));
+        let start_rate =
+            stages.last().and_then(|s| s.sustainable_rate).map_or(options.start_rate, |r| r.max(options.start_rate));
         let mut stage = match stage::run_stage(&profile, &options, &dir, start_rate).await {
             Ok(stage) => stage,
             // What was measured so far still makes a report.
@@ -278,7 +286,10 @@ mod tests {
     fn a_stage_that_sustains_less_is_a_regression_with_its_cause() {
         let before = stage("single-box", Some(1000.0), 0.25);
         let note = regression(&before, &stage("users-plus", Some(600.0), 0.5)).unwrap();
-        assert!(note.contains("40% less than single-box's 1000 req/s") && note.contains("db_primary binds first"), "{note}");
+        assert!(
+            note.contains("40% less than single-box's 1000 req/s") && note.contains("db_primary binds first"),
+            "{note}"
+        );
         assert!(note.contains("0.500 cores of boxes against 0.250"), "{note}");
         assert!(regression(&before, &stage("users-plus", None, 0.5)).is_some(), "holding nothing is less");
         assert!(regression(&before, &stage("users-plus", Some(1000.0), 0.5)).is_none());

@@ -100,7 +100,10 @@ pub fn project(demands: &[(String, f64)], peak_factor: f64, prices: &PriceTable)
     let mut notes = Vec::new();
     for (tier, demand) in demands {
         let Some(price) = prices.instance.iter().find(|p| &p.tier == tier) else {
-            notes.push(format!("tier `{tier}` was measured ({:.1} µs of CPU per request) but has no instance in the price table", demand * 1e6));
+            notes.push(format!(
+                "tier `{tier}` was measured ({:.1} µs of CPU per request) but has no instance in the price table",
+                demand * 1e6
+            ));
             continue;
         };
         let cores_needed = demand * design_rate;
@@ -119,7 +122,15 @@ pub fn project(demands: &[(String, f64)], peak_factor: f64, prices: &PriceTable)
         notes.push("the database needs more than one instance: replicas can take the reads, but the writes stay on one primary until the data is sharded (Users+++++)".into());
     }
     let usd_per_month = (tiers.iter().map(|t| t.usd_per_month).sum::<f64>() * 100.0).round() / 100.0;
-    Projection { design_rate, peak_factor, headroom: HEADROOM, region: prices.region.clone(), tiers, usd_per_month, notes }
+    Projection {
+        design_rate,
+        peak_factor,
+        headroom: HEADROOM,
+        region: prices.region.clone(),
+        tiers,
+        usd_per_month,
+        notes,
+    }
 }
 
 #[cfg(test)]

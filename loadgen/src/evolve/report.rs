@@ -16,8 +16,9 @@ const TEMPLATE: &str = include_str!("../../templates/evolve.html");
 
 /// Renders the page.
 pub fn render(summary: &EvolveSummary) -> Result<String, minijinja::Error> {
-    let chart = crate::html::charts::stage_rates::draw_stage_rates(summary)
-        .unwrap_or_else(|e| crate::html::charts::placeholder("Sustainable rate per stage", &format!("chart unavailable: {e}")));
+    let chart = crate::html::charts::stage_rates::draw_stage_rates(summary).unwrap_or_else(|e| {
+        crate::html::charts::placeholder("Sustainable rate per stage", &format!("chart unavailable: {e}"))
+    });
     let mut env = Environment::new();
     env.add_filter("about", |users: f64| crate::capacity::about(users));
     env.add_template("evolve.html", TEMPLATE)?;
@@ -38,7 +39,8 @@ pub fn write(dir: &Path, summary: &EvolveSummary) -> Result<(), EvolveError> {
 
 /// The terminal's account of the loop.
 pub fn terminal_text(summary: &EvolveSummary, dir: &Path) -> String {
-    let mut out = format!("evolve {} (scenario {}, target {:.0} req/s)\n", summary.run_id, summary.scenario, summary.target_rate);
+    let mut out =
+        format!("evolve {} (scenario {}, target {:.0} req/s)\n", summary.run_id, summary.scenario, summary.target_rate);
     for s in &summary.stages {
         let rate = s.sustainable_rate.map_or("none".to_owned(), |r| format!("{r:.0} req/s"));
         let p99 = s.p99_ms.map_or(String::new(), |p| format!(", p99 {p:.1} ms"));
@@ -47,7 +49,10 @@ pub fn terminal_text(summary: &EvolveSummary, dir: &Path) -> String {
             _ => String::new(),
         };
         let users = s.users_held.map_or(String::new(), |u| format!(", ~{} users", crate::capacity::about(u)));
-        out += &format!("  {:<32} sustainable {rate}{p99}{per_core}{users}; bottleneck {} ({})", s.profile, s.bottleneck, s.confidence);
+        out += &format!(
+            "  {:<32} sustainable {rate}{p99}{per_core}{users}; bottleneck {} ({})",
+            s.profile, s.bottleneck, s.confidence
+        );
         if let Some(next) = &s.next_profile {
             if next != &s.profile {
                 out += &format!(" → {next}");
@@ -64,7 +69,11 @@ pub fn terminal_text(summary: &EvolveSummary, dir: &Path) -> String {
             "  projection for {:.0} req/s ({:.2}x peak): {} — about ${:.0}/month in {}\n",
             p.design_rate,
             p.peak_factor,
-            p.tiers.iter().map(|t| format!("{} × {} ({})", t.instances, t.instance_type, t.tier)).collect::<Vec<_>>().join(", "),
+            p.tiers
+                .iter()
+                .map(|t| format!("{} × {} ({})", t.instances, t.instance_type, t.tier))
+                .collect::<Vec<_>>()
+                .join(", "),
             p.usd_per_month,
             p.region
         );
@@ -101,7 +110,17 @@ mod tests {
             action: "add replicas".into(),
             reason: "reads dominate".into(),
             expected_gain: "2x".into(),
-            steps: vec![StepResult { rate: 100.0, achieved_rate: 99.0, p99_ms: 3.0, error_rate: 0.0, passed: true, failed_because: vec![], report: format!("{profile}/1-100rps"), fleet_cores: Some(0.5), host_steal_share: Some(0.1) }],
+            steps: vec![StepResult {
+                rate: 100.0,
+                achieved_rate: 99.0,
+                p99_ms: 3.0,
+                error_rate: 0.0,
+                passed: true,
+                failed_because: vec![],
+                report: format!("{profile}/1-100rps"),
+                fleet_cores: Some(0.5),
+                host_steal_share: Some(0.1),
+            }],
             demands: vec![("app".into(), 2e-4)],
         }
     }
@@ -121,7 +140,11 @@ mod tests {
             }],
             target_met: false,
             stopped_because: "the path ends".into(),
-            projection: Some(crate::evolve::projection::project(&[("app".into(), 2e-4)], 2.0, &crate::evolve::projection::PriceTable::shipped())),
+            projection: Some(crate::evolve::projection::project(
+                &[("app".into(), 2e-4)],
+                2.0,
+                &crate::evolve::projection::PriceTable::shipped(),
+            )),
         };
         let html = render(&summary).unwrap();
         assert!(html.contains("single-box (single-box)") && html.contains("users-plus (users-plus)"));
@@ -131,9 +154,15 @@ mod tests {
         assert!(html.contains("c5.large") && html.contains("Target not met"));
         assert!(html.contains("2400 req/s per core"), "the rate per core of fleet beside the rate");
         assert!(html.contains("150,000"), "users of the seed's model held");
-        assert!(html.contains("class=\"regression\"") && html.contains("100% less than single-box"), "the regression is flagged");
+        assert!(
+            html.contains("class=\"regression\"") && html.contains("100% less than single-box"),
+            "the regression is flagged"
+        );
         let text = terminal_text(&summary, Path::new("reports/r"));
-        assert!(text.contains("single-box") && text.contains("sustainable 1200 req/s") && text.contains("→ users-plus"), "{text}");
+        assert!(
+            text.contains("single-box") && text.contains("sustainable 1200 req/s") && text.contains("→ users-plus"),
+            "{text}"
+        );
         assert!(text.contains("2400 req/s per core") && text.contains("REGRESSION"), "{text}");
     }
 }

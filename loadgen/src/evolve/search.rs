@@ -25,7 +25,15 @@ impl CapacitySearch {
     /// `start` > 0 is the first rate tried; at most `max_steps` steps are run.
     pub fn new(start: f64, ceiling: f64, tolerance: f64, max_steps: u32) -> Self {
         let ceiling = ceiling.max(start);
-        Self { passed: None, failed: None, next: start.min(ceiling), ceiling, tolerance: tolerance.max(0.01), steps_left: max_steps, history: Vec::new() }
+        Self {
+            passed: None,
+            failed: None,
+            next: start.min(ceiling),
+            ceiling,
+            tolerance: tolerance.max(0.01),
+            steps_left: max_steps,
+            history: Vec::new(),
+        }
     }
 
     /// The next rate to run, or `None` when the search is over.

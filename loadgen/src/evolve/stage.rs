@@ -32,7 +32,8 @@ fn p99_ms(s: &Summary) -> f64 {
 /// not the stage. A schedule missed with CPU to spare is the target stalling the sends: an
 /// ordinary failed step, which the search bisects below.
 fn generator_bound(s: &Summary) -> bool {
-    let share = crate::profiler::collect::cgroup_quota::cpu_quota_cores(std::process::id()).unwrap_or_else(crate::topology::budget::machine_cores);
+    let share = crate::profiler::collect::cgroup_quota::cpu_quota_cores(std::process::id())
+        .unwrap_or_else(crate::topology::budget::machine_cores);
     let wall = s.scenario.duration_s + s.scenario.warmup_s;
     !s.trustworthy && wall > 0.0 && s.generator.cpu_seconds / wall >= GENERATOR_SPENT * share
 }
@@ -42,7 +43,13 @@ fn generator_bound(s: &Summary) -> bool {
 const GENERATOR_SPENT: f64 = 0.85;
 
 fn step_result(s: &Summary, rate: f64, report: String) -> StepResult {
-    let mut failed_because: Vec<String> = s.slo.checks.iter().filter(|c| !c.passed).map(|c| format!("SLO {} {:.3} > {:.3}", c.name, c.observed, c.limit)).collect();
+    let mut failed_because: Vec<String> = s
+        .slo
+        .checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| format!("SLO {} {:.3} > {:.3}", c.name, c.observed, c.limit))
+        .collect();
     if !s.trustworthy {
         failed_because.push("the generator could not keep the schedule".into());
     }
@@ -74,7 +81,8 @@ fn box_utilization(timeline: &crate::profiler::Timeline) -> Vec<(String, f64)> {
         .iter()
         .filter_map(|b| {
             let used = timeline.values(&format!("host.cpu_cores.{}", b.tier));
-            (!used.is_empty() && b.cpu_cores > 0.0).then(|| (b.tier.clone(), used.iter().sum::<f64>() / used.len() as f64 / b.cpu_cores))
+            (!used.is_empty() && b.cpu_cores > 0.0)
+                .then(|| (b.tier.clone(), used.iter().sum::<f64>() / used.len() as f64 / b.cpu_cores))
         })
         .collect()
 }
@@ -175,7 +183,10 @@ async fn answers_quickly(target: &RunningTarget, profile: &str) {
     }
     let waited = started.elapsed().as_secs_f64();
     if fast < SETTLED_PROBES {
-        eprintln!("evolve: {profile} did not settle within {} s; the next step starts on a busy stage", SETTLE_BOUND.as_secs());
+        eprintln!(
+            "evolve: {profile} did not settle within {} s; the next step starts on a busy stage",
+            SETTLE_BOUND.as_secs()
+        );
     } else if waited > 2.0 {
         eprintln!("evolve: {profile} settled in {waited:.1} s after the last step");
     }
@@ -188,10 +199,15 @@ const MAX_DRAIN: Duration = Duration::from_secs(240);
 /// have processed the jobs those writes queued (the service's `scaleloop_queue_depth` back to
 /// zero), at most [`MAX_DRAIN`]. On a small box the preload's thousands of jobs take minutes;
 /// left in the queue they would land on the first steps and fail them at any rate.
-async fn preload_and_drain(target: &RunningTarget, scenario: &crate::scenario::Scenario, profile: &str) -> Result<(), EvolveError> {
+async fn preload_and_drain(
+    target: &RunningTarget,
+    scenario: &crate::scenario::Scenario,
+    profile: &str,
+) -> Result<(), EvolveError> {
     let stage_error = |message: String| EvolveError::Stage { profile: profile.into(), message };
     let client = crate::run::http_client().map_err(|e| stage_error(e.to_string()))?;
-    let api = crate::requests::ApiUrls::new(&target.base_url).map_err(|e| stage_error(format!("{}: {e}", target.base_url)))?;
+    let api = crate::requests::ApiUrls::new(&target.base_url)
+        .map_err(|e| stage_error(format!("{}: {e}", target.base_url)))?;
     let started = std::time::Instant::now();
     let ids = crate::run::preload(&client, &api, scenario).await.map_err(|e| stage_error(e.to_string()))?;
     target.keep(scenario.seed, scenario.keys.preload, &ids);
@@ -210,8 +226,15 @@ async fn preload_and_drain(target: &RunningTarget, scenario: &crate::scenario::S
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     match depth {
-        Some(d) if d >= 1.0 => eprintln!("evolve: {profile}: {d:.0} of the preload's jobs still queued after {} s; the search starts anyway", MAX_DRAIN.as_secs()),
-        _ => eprintln!("evolve: {profile}: preloaded {} items in {written:.1} s, their jobs done {:.1} s later", ids.len(), drained.elapsed().as_secs_f64()),
+        Some(d) if d >= 1.0 => eprintln!(
+            "evolve: {profile}: {d:.0} of the preload's jobs still queued after {} s; the search starts anyway",
+            MAX_DRAIN.as_secs()
+        ),
+        _ => eprintln!(
+            "evolve: {profile}: preloaded {} items in {written:.1} s, their jobs done {:.1} s later",
+            ids.len(),
+            drained.elapsed().as_secs_f64()
+        ),
     }
     Ok(())
 }
@@ -233,12 +256,22 @@ async fn bring_up(choice: &TargetChoice, profile: &str) -> Result<RunningTarget,
             RunningTarget::start(choice, &client).await.map_err(|e| stage_error(e.to_string()))?
         }
     };
-    eprintln!("evolve: {profile} up ({}) in {:.1} s at {}", target.kind, started.elapsed().as_secs_f64(), target.base_url);
+    eprintln!(
+        "evolve: {profile} up ({}) in {:.1} s at {}",
+        target.kind,
+        started.elapsed().as_secs_f64(),
+        target.base_url
+    );
     Ok(target)
 }
 
 /// Runs one stage's capacity search from `start_rate`.
-pub async fn run_stage(profile: &str, options: &EvolveOptions, dir: &Path, start_rate: f64) -> Result<StageResult, EvolveError> {
+pub async fn run_stage(
+    profile: &str,
+    options: &EvolveOptions,
+    dir: &Path,
+    start_rate: f64,
+) -> Result<StageResult, EvolveError> {
     let stage_error = |message: String| EvolveError::Stage { profile: profile.into(), message };
     let choice = TargetChoice::for_profile(profile.into(), options.profiles_dir.clone(), false);
     let mut target = bring_up(&choice, profile).await?;
@@ -329,7 +362,8 @@ pub async fn run_stage(profile: &str, options: &EvolveOptions, dir: &Path, start
         summaries.push((rate, report.summary, report.dir));
     }
     let sustainable = search.sustainable();
-    let lowest_failure = generator_steps.iter().filter(|(r, _)| sustainable.is_none_or(|s| *r > s)).min_by(|a, b| a.0.total_cmp(&b.0));
+    let lowest_failure =
+        generator_steps.iter().filter(|(r, _)| sustainable.is_none_or(|s| *r > s)).min_by(|a, b| a.0.total_cmp(&b.0));
     let generator_limited = lowest_failure.is_some_and(|(_, limited)| *limited);
     target.stop().await;
     if let Some(e) = failure {
@@ -354,9 +388,11 @@ fn conclude(
     generator_limited: bool,
 ) -> Result<StageResult, EvolveError> {
     let stage_error = |message: String| EvolveError::Stage { profile: profile.into(), message };
-    let mut failing: Vec<&(f64, Summary, PathBuf)> = summaries.iter().filter(|(r, _, _)| sustainable.is_none_or(|s| *r > s)).collect();
+    let mut failing: Vec<&(f64, Summary, PathBuf)> =
+        summaries.iter().filter(|(r, _, _)| sustainable.is_none_or(|s| *r > s)).collect();
     failing.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let names_a_service_tier = |s: &Summary| s.verdict.as_ref().is_some_and(|v| !matches!(v.bottleneck.as_str(), "generator" | "none"));
+    let names_a_service_tier =
+        |s: &Summary| s.verdict.as_ref().is_some_and(|v| !matches!(v.bottleneck.as_str(), "generator" | "none"));
     let source = failing
         .iter()
         .find(|(_, s, _)| !generator_limited && names_a_service_tier(s))
@@ -400,7 +436,16 @@ fn conclude(
         bottleneck: verdict.bottleneck.clone(),
         confidence: verdict.confidence.clone(),
         sentence: verdict.sentence.clone(),
-        evidence: verdict.evidence.iter().map(|e| format!("{}: {} = {} (threshold {}, t {}–{} s) — {}", e.tier, e.metric, e.value, e.threshold, e.window[0], e.window[1], e.note)).collect(),
+        evidence: verdict
+            .evidence
+            .iter()
+            .map(|e| {
+                format!(
+                    "{}: {} = {} (threshold {}, t {}–{} s) — {}",
+                    e.tier, e.metric, e.value, e.threshold, e.window[0], e.window[1], e.note
+                )
+            })
+            .collect(),
         box_utilization: box_utilization(&timeline),
         next_profile: rec.next_profile.clone(),
         action: rec.action.clone(),
@@ -439,7 +484,15 @@ mod tests {
             knee: None,
             tiers: tiers
                 .iter()
-                .map(|(t, u)| TierFigures { tier: (*t).into(), capacity: 1.0, unit: "cores".into(), utilization_p95: *u, demand_s: 0.0, ceiling_rps: None, saturation: vec![] })
+                .map(|(t, u)| TierFigures {
+                    tier: (*t).into(),
+                    capacity: 1.0,
+                    unit: "cores".into(),
+                    utilization_p95: *u,
+                    demand_s: 0.0,
+                    ceiling_rps: None,
+                    saturation: vec![],
+                })
                 .collect(),
             evidence: vec![],
             headroom: None,

@@ -66,7 +66,8 @@ pub fn attach(records: &mut [FaultRecord], run: &RecordedRun, timeline: &mut Tim
     for r in records.iter().filter(|r| !r.tier.is_empty()) {
         let [a, b] = r.window(run_end);
         let name = format!("fault.{}", r.tier);
-        let values: Vec<Option<f64>> = timeline.t.iter().map(|&t| Some(if (a..=b).contains(&t) { 1.0 } else { 0.0 })).collect();
+        let values: Vec<Option<f64>> =
+            timeline.t.iter().map(|&t| Some(if (a..=b).contains(&t) { 1.0 } else { 0.0 })).collect();
         let column = timeline.series.entry(name).or_insert_with(|| vec![Some(0.0); values.len()]);
         for (c, v) in column.iter_mut().zip(values) {
             if v == Some(1.0) {
@@ -144,8 +145,8 @@ fn figures_of(r: &FaultRecord, run: &RecordedRun, timeline: &Timeline, run_end: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recorder::{Outcome, Recorder};
     use crate::keys::Operation;
+    use crate::recorder::{Outcome, Recorder};
     use std::time::Duration;
 
     #[test]
@@ -162,7 +163,8 @@ mod tests {
             let outcome = if failing { Outcome::Failed("http_503".into()) } else { Outcome::Ok };
             rec.record(Operation::Write, at, Duration::from_millis(5), outcome);
         }
-        let mut records = vec![FaultRecord { tier: "app".into(), started_s: 5.0, ended_s: Some(8.0), ..Default::default() }];
+        let mut records =
+            vec![FaultRecord { tier: "app".into(), started_s: 5.0, ended_s: Some(8.0), ..Default::default() }];
         let mut tl = Timeline { t: (0..20).collect(), ..Default::default() };
         attach(&mut records, &rec.snapshot(), &mut tl);
         let f = tl.faults[0].figures.clone().unwrap();

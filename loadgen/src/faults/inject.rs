@@ -92,7 +92,11 @@ pub fn check_target(scenario: &Scenario, target: &TargetChoice) -> Result<(), Ru
         TargetChoice::Embedded { .. } => "embedded",
     };
     match scenario.faults.first() {
-        Some(f) => Err(RunError::FaultsNeedStage { scenario: scenario.name.clone(), action: f.action.as_str().into(), kind: kind.into() }),
+        Some(f) => Err(RunError::FaultsNeedStage {
+            scenario: scenario.name.clone(),
+            action: f.action.as_str().into(),
+            kind: kind.into(),
+        }),
         None => Ok(()),
     }
 }
@@ -134,7 +138,8 @@ async fn sleep_until(until: Instant, stop: &CancellationToken) -> bool {
 
 async fn one_fault(setup: &Setup, i: usize, stop: CancellationToken, deadline: Instant) -> FaultRecord {
     let spec = &setup.faults[i];
-    let mut record = FaultRecord { target: spec.target.clone(), action: spec.action.as_str().into(), ..Default::default() };
+    let mut record =
+        FaultRecord { target: spec.target.clone(), action: spec.action.as_str().into(), ..Default::default() };
     let Some(zero) = measured_zero(setup, &stop, deadline).await else {
         record.outcome = "not done: the load never started".into();
         return record;
@@ -182,7 +187,12 @@ async fn one_fault(setup: &Setup, i: usize, stop: CancellationToken, deadline: I
 
 /// Does the fault and, after `for`, undoes it. `Ok(Some(name))`: what serves again, now;
 /// `Ok(None)`: it stays down (a kill without `for`, or the run ended first).
-async fn act(setup: &Setup, spec: &FaultSpec, server: &Server, stop: &CancellationToken) -> Result<Option<String>, String> {
+async fn act(
+    setup: &Setup,
+    spec: &FaultSpec,
+    server: &Server,
+    stop: &CancellationToken,
+) -> Result<Option<String>, String> {
     let d = &setup.deployment;
     let after = |lasts: Duration| Instant::now() + lasts;
     match spec.action {
@@ -202,7 +212,9 @@ async fn act(setup: &Setup, spec: &FaultSpec, server: &Server, stop: &Cancellati
             d.lock().await.pause_server(server, false);
             Ok(Some(server_name(server)))
         }
-        FaultAction::Restart => d.lock().await.restart_server(server).await.map(Some).map_err(|e| format!("restarting: {e}")),
+        FaultAction::Restart => {
+            d.lock().await.restart_server(server).await.map(Some).map_err(|e| format!("restarting: {e}"))
+        }
         FaultAction::Failover => {
             let mut d = d.lock().await;
             d.kill_primary();
@@ -225,7 +237,12 @@ fn server_name(server: &Server) -> String {
 }
 
 /// Asks `/healthz` every 250 ms until `stop`; counts each answer's status.
-async fn poll_healthz(client: reqwest::Client, base_url: String, stop: CancellationToken, deadline: Instant) -> BTreeMap<String, u64> {
+async fn poll_healthz(
+    client: reqwest::Client,
+    base_url: String,
+    stop: CancellationToken,
+    deadline: Instant,
+) -> BTreeMap<String, u64> {
     let url = format!("{}/healthz", base_url.trim_end_matches('/'));
     let mut seen: BTreeMap<String, u64> = BTreeMap::new();
     while !stop.is_cancelled() && Instant::now() < deadline {

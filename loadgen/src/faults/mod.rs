@@ -74,17 +74,31 @@ const TARGETS: [&str; 7] = ["redis", "haproxy", "primary", "standby", "replica",
 pub fn validate(faults: &[FaultSpec], duration: Duration) -> Result<(), (String, String)> {
     for (i, f) in faults.iter().enumerate() {
         let field = |name: &str| format!("faults[{i}].{name}");
-        let box_name = |prefix: &str| f.target.strip_prefix(prefix).is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        let box_name = |prefix: &str| {
+            f.target.strip_prefix(prefix).is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        };
         if !TARGETS.contains(&f.target.as_str()) && !box_name("pg-replica-") && !box_name("app-") {
-            return Err((field("target"), format!("unknown server `{}`: one of {}, or a box name such as pg-replica-2 or app-3", f.target, TARGETS.join(", "))));
+            return Err((
+                field("target"),
+                format!(
+                    "unknown server `{}`: one of {}, or a box name such as pg-replica-2 or app-3",
+                    f.target,
+                    TARGETS.join(", ")
+                ),
+            ));
         }
         if f.at >= duration {
             return Err((field("at"), format!("{:?} is not within the measured part ({duration:?})", f.at)));
         }
         match (f.action, f.lasts) {
-            (FaultAction::Pause, None) => return Err((field("for"), "a pause needs `for` (how long the server stays stopped)".into())),
+            (FaultAction::Pause, None) => {
+                return Err((field("for"), "a pause needs `for` (how long the server stays stopped)".into()))
+            }
             (FaultAction::Restart | FaultAction::Failover, Some(_)) => {
-                return Err((field("for"), format!("`{}` takes no `for`: it ends when the server serves again", f.action.as_str())))
+                return Err((
+                    field("for"),
+                    format!("`{}` takes no `for`: it ends when the server serves again", f.action.as_str()),
+                ))
             }
             (_, Some(d)) if d.is_zero() => return Err((field("for"), "must be longer than 0s".into())),
             _ => {}
@@ -151,7 +165,8 @@ mod tests {
         let f = spec("[[faults]]\nat = \"10s\"\ntarget = \"redis\"\naction = \"kill\"\nfor = \"5s\"\n").unwrap();
         assert_eq!(f[0].at, Duration::from_secs(10));
         assert_eq!((f[0].action, f[0].lasts), (FaultAction::Kill, Some(Duration::from_secs(5))));
-        let e = spec("[[faults]]\nat = \"1s\"\ntarget = \"redis\"\naction = \"kill\"\nduration = \"5s\"\n").unwrap_err();
+        let e =
+            spec("[[faults]]\nat = \"1s\"\ntarget = \"redis\"\naction = \"kill\"\nduration = \"5s\"\n").unwrap_err();
         assert!(e.contains("unknown field `duration`"), "{e}");
         let e = spec("[[faults]]\nat = \"1s\"\ntarget = \"redis\"\naction = \"explode\"\n").unwrap_err();
         assert!(e.contains("explode"), "{e}");
@@ -161,11 +176,26 @@ mod tests {
     fn validation_names_the_field_and_the_reason() {
         let d = Duration::from_secs(30);
         let one = |text: &str| validate(&spec(text).unwrap(), d);
-        assert_eq!(one("[[faults]]\nat = \"1s\"\ntarget = \"mongodb\"\naction = \"kill\"\n").unwrap_err().0, "faults[0].target");
-        assert_eq!(one("[[faults]]\nat = \"40s\"\ntarget = \"redis\"\naction = \"kill\"\n").unwrap_err().0, "faults[0].at");
-        assert_eq!(one("[[faults]]\nat = \"1s\"\ntarget = \"redis\"\naction = \"pause\"\n").unwrap_err().0, "faults[0].for");
-        assert_eq!(one("[[faults]]\nat = \"1s\"\ntarget = \"redis\"\naction = \"failover\"\n").unwrap_err().0, "faults[0].action");
-        assert_eq!(one("[[faults]]\nat = \"1s\"\ntarget = \"primary\"\naction = \"failover\"\nfor = \"3s\"\n").unwrap_err().0, "faults[0].for");
+        assert_eq!(
+            one("[[faults]]\nat = \"1s\"\ntarget = \"mongodb\"\naction = \"kill\"\n").unwrap_err().0,
+            "faults[0].target"
+        );
+        assert_eq!(
+            one("[[faults]]\nat = \"40s\"\ntarget = \"redis\"\naction = \"kill\"\n").unwrap_err().0,
+            "faults[0].at"
+        );
+        assert_eq!(
+            one("[[faults]]\nat = \"1s\"\ntarget = \"redis\"\naction = \"pause\"\n").unwrap_err().0,
+            "faults[0].for"
+        );
+        assert_eq!(
+            one("[[faults]]\nat = \"1s\"\ntarget = \"redis\"\naction = \"failover\"\n").unwrap_err().0,
+            "faults[0].action"
+        );
+        assert_eq!(
+            one("[[faults]]\nat = \"1s\"\ntarget = \"primary\"\naction = \"failover\"\nfor = \"3s\"\n").unwrap_err().0,
+            "faults[0].for"
+        );
         assert!(one("[[faults]]\nat = \"1s\"\ntarget = \"pg-replica-2\"\naction = \"pause\"\nfor = \"3s\"\n").is_ok());
         assert!(one("[[faults]]\nat = \"1s\"\ntarget = \"app-x\"\naction = \"kill\"\n").is_err());
     }

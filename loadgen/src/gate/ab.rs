@@ -43,7 +43,9 @@ impl Metric {
     pub fn of(self, run: &Measured) -> Result<f64, GateError> {
         let value = match self {
             Self::CpuPerRequest => run.cpu_us_per_request().ok_or_else(|| {
-                GateError::BadInput("the service's CPU cannot be read for this side (a plain URL?); use --metric p99".into())
+                GateError::BadInput(
+                    "the service's CPU cannot be read for this side (a plain URL?); use --metric p99".into(),
+                )
             })?,
             Self::P99 => run.summary.operations.all.latency_us.p99 as f64,
         };
@@ -104,7 +106,13 @@ pub fn summarise(pairs: Vec<Pair>, settings: &AbSettings) -> Result<AbOutcome, G
 }
 
 /// Runs `pairs` interleaved pairs and returns them. `plan.run_id` is used as a prefix.
-pub async fn run_pairs(baseline: &Side, candidate: &Side, metric: Metric, pairs: usize, plan: &RunPlan) -> Result<Vec<Pair>, GateError> {
+pub async fn run_pairs(
+    baseline: &Side,
+    candidate: &Side,
+    metric: Metric,
+    pairs: usize,
+    plan: &RunPlan,
+) -> Result<Vec<Pair>, GateError> {
     let mut out = Vec::with_capacity(pairs);
     for i in 0..pairs {
         let baseline_first = i % 2 == 0;
@@ -117,9 +125,21 @@ pub async fn run_pairs(baseline: &Side, candidate: &Side, metric: Metric, pairs:
             (measured_run(baseline, &one("a")).await?, c)
         };
         let (b, c) = (metric.of(&b)?, metric.of(&c)?);
-        let pair = Pair { order: if baseline_first { "AB" } else { "BA" }.into(), baseline: round(b), candidate: round(c), ratio: c / b };
+        let pair = Pair {
+            order: if baseline_first { "AB" } else { "BA" }.into(),
+            baseline: round(b),
+            candidate: round(c),
+            ratio: c / b,
+        };
         tracing::info!(pair = i + 1, order = %pair.order, baseline = b, candidate = c, ratio = pair.ratio, "A/B pair");
-        eprintln!("  pair {:>2} {}: baseline {:>9.1}  candidate {:>9.1}  ratio {:.3}", i + 1, pair.order, b, c, pair.ratio);
+        eprintln!(
+            "  pair {:>2} {}: baseline {:>9.1}  candidate {:>9.1}  ratio {:.3}",
+            i + 1,
+            pair.order,
+            b,
+            c,
+            pair.ratio
+        );
         out.push(pair);
     }
     Ok(out)

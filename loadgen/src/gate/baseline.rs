@@ -28,7 +28,8 @@ pub struct RunShape {
 
 impl RunShape {
     pub fn of(scenario: &Scenario, summary: &crate::summary::Summary) -> Self {
-        let warmup_sends = (scenario.load.curve(scenario.duration).mean() * scenario.warmup.as_secs_f64()).round() as u64;
+        let warmup_sends =
+            (scenario.load.curve(scenario.duration).mean() * scenario.warmup.as_secs_f64()).round() as u64;
         Self {
             scenario: scenario.name.clone(),
             seed: scenario.seed,
@@ -91,8 +92,10 @@ impl GateBaseline {
 
     /// Reads a baseline; unknown fields are errors naming the field.
     pub fn load(path: &Path) -> Result<Self, BaselineError> {
-        let text = std::fs::read_to_string(path).map_err(|source| BaselineError::Read { path: path.to_owned(), source })?;
-        let parsed: Self = serde_json::from_str(&text).map_err(|e| BaselineError::Parse { path: path.to_owned(), message: e.to_string() })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| BaselineError::Read { path: path.to_owned(), source })?;
+        let parsed: Self = serde_json::from_str(&text)
+            .map_err(|e| BaselineError::Parse { path: path.to_owned(), message: e.to_string() })?;
         if parsed.version != BASELINE_VERSION {
             let message = format!("field `version`: {} is not the supported {BASELINE_VERSION}", parsed.version);
             return Err(BaselineError::Parse { path: path.to_owned(), message });
@@ -110,7 +113,11 @@ impl GateBaseline {
 fn verdict_of(run: &Measured) -> Option<VerdictFigures> {
     let v = run.summary.verdict.as_ref()?;
     let r = run.summary.recommendation.as_ref()?;
-    Some(VerdictFigures { bottleneck: v.bottleneck.clone(), next_stage: r.next_stage.clone().unwrap_or_else(|| r.current_stage.clone()), confidence: v.confidence.clone() })
+    Some(VerdictFigures {
+        bottleneck: v.bottleneck.clone(),
+        next_stage: r.next_stage.clone().unwrap_or_else(|| r.current_stage.clone()),
+        confidence: v.confidence.clone(),
+    })
 }
 
 fn show(v: Option<f64>) -> String {
@@ -129,7 +136,13 @@ fn figure_check(c: &Comparison) -> Check {
     Check {
         group: Group::Figures,
         name: c.name.clone(),
-        status: if !r.gated { Status::Info } else if c.changed { Status::Fail } else { Status::Pass },
+        status: if !r.gated {
+            Status::Info
+        } else if c.changed {
+            Status::Fail
+        } else {
+            Status::Pass
+        },
         observed: show(c.candidate),
         expected: format!("{} ({tolerance})", show(c.baseline)),
         detail: if c.changed {
@@ -193,7 +206,11 @@ mod tests {
             run: RunShape { scenario: "smoke".into(), seed: 1, intended_sends: 300, preload: 50 },
             requests: BTreeMap::from([("reads".into(), 300.0)]),
             figures: BTreeMap::from([("db_primary_queries_per_request".into(), 1.3)]),
-            verdict: Some(VerdictFigures { bottleneck: "none".into(), next_stage: "start".into(), confidence: "high".into() }),
+            verdict: Some(VerdictFigures {
+                bottleneck: "none".into(),
+                next_stage: "start".into(),
+                confidence: "high".into(),
+            }),
         };
         b.save(&path).unwrap();
         assert_eq!(GateBaseline::load(&path).unwrap(), b);
@@ -204,9 +221,14 @@ mod tests {
 
     #[test]
     fn a_changed_verdict_fails_unless_it_is_low_confidence() {
-        let v = |b: &str, stage: &str, c: &str| VerdictFigures { bottleneck: b.into(), next_stage: stage.into(), confidence: c.into() };
+        let v = |b: &str, stage: &str, c: &str| VerdictFigures {
+            bottleneck: b.into(),
+            next_stage: stage.into(),
+            confidence: c.into(),
+        };
         let base = v("none", "start", "high");
-        let statuses = |got: Option<&VerdictFigures>| verdict_checks(&base, got).iter().map(|c| c.status).collect::<Vec<_>>();
+        let statuses =
+            |got: Option<&VerdictFigures>| verdict_checks(&base, got).iter().map(|c| c.status).collect::<Vec<_>>();
         assert_eq!(statuses(Some(&v("none", "start", "high"))), [Status::Pass, Status::Pass]);
         assert_eq!(statuses(Some(&v("db_primary", "users-plus", "high"))), [Status::Fail, Status::Fail]);
         assert_eq!(statuses(Some(&v("app", "users-plus", "low"))), [Status::Info, Status::Info]);

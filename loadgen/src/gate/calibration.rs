@@ -42,7 +42,15 @@ pub struct ThresholdSettings {
 
 impl Default for ThresholdSettings {
     fn default() -> Self {
-        Self { pairs: 6, fpr: 0.05, confidence: 0.95, min_effect: 0.05, simulations: 400, resamples: 1000, seed: 0x9a7e }
+        Self {
+            pairs: 6,
+            fpr: 0.05,
+            confidence: 0.95,
+            min_effect: 0.05,
+            simulations: 400,
+            resamples: 1000,
+            seed: 0x9a7e,
+        }
     }
 }
 
@@ -99,9 +107,10 @@ pub enum CalibrationError {
 impl Calibration {
     /// Reads a calibration file; unknown fields are errors naming the field.
     pub fn load(path: &Path) -> Result<Self, CalibrationError> {
-        let text = std::fs::read_to_string(path).map_err(|source| CalibrationError::Read { path: path.to_owned(), source })?;
-        let parsed: Self =
-            serde_json::from_str(&text).map_err(|e| CalibrationError::Parse { path: path.to_owned(), message: e.to_string() })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| CalibrationError::Read { path: path.to_owned(), source })?;
+        let parsed: Self = serde_json::from_str(&text)
+            .map_err(|e| CalibrationError::Parse { path: path.to_owned(), message: e.to_string() })?;
         if parsed.version != CALIBRATION_VERSION {
             return Err(CalibrationError::Parse {
                 path: path.to_owned(),
@@ -132,7 +141,9 @@ impl Calibration {
 
 /// `host (N cpus)` for the record.
 pub fn machine_description() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".into());
     let cpus = std::thread::available_parallelism().map_or(0, usize::from);
     format!("{host} ({cpus} cpus)")
 }

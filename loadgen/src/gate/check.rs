@@ -113,7 +113,15 @@ mod tests {
     use super::*;
 
     fn check(status: Status, exit: Exit) -> Check {
-        Check { group: Group::Slo, name: "x".into(), status, observed: String::new(), expected: String::new(), detail: String::new(), exit }
+        Check {
+            group: Group::Slo,
+            name: "x".into(),
+            status,
+            observed: String::new(),
+            expected: String::new(),
+            detail: String::new(),
+            exit,
+        }
     }
 
     #[test]
@@ -130,7 +138,8 @@ mod tests {
         );
         assert_eq!(r.exit(), Exit::FiguresChanged);
         assert_eq!((r.exit_code, r.outcome.as_str()), (6, "figures-changed"));
-        let ok = GateResult::new(vec![check(Status::Pass, Exit::LostWrites), check(Status::Info, Exit::Ok)], vec![], None);
+        let ok =
+            GateResult::new(vec![check(Status::Pass, Exit::LostWrites), check(Status::Info, Exit::Ok)], vec![], None);
         assert_eq!((ok.exit_code, ok.outcome.as_str()), (0, "pass"));
         let unsure = GateResult::new(vec![check(Status::Inconclusive, Exit::Inconclusive)], vec![], None);
         assert_eq!(unsure.exit(), Exit::Inconclusive);

@@ -8,7 +8,9 @@ use crate::exit::Exit;
 use crate::scenario::Scenario;
 
 use super::ab::{self, AbSettings};
-use super::args::{AbRunArgs, BaselineArgs, CalibrateArgs, CandidateArgs, CheckArgs, GateArgs, GateCommand, RecordArgs, ShapeArgs};
+use super::args::{
+    AbRunArgs, BaselineArgs, CalibrateArgs, CandidateArgs, CheckArgs, GateArgs, GateCommand, RecordArgs, ShapeArgs,
+};
 use super::baseline::{self, GateBaseline, RunShape};
 use super::calibration::{self, Calibration, ThresholdSettings, CALIBRATION_VERSION};
 use super::check::GateResult;
@@ -35,7 +37,8 @@ fn scenario(shape: &ShapeArgs) -> Result<Scenario, GateError> {
     let s = Scenario::find(&shape.scenario, &shape.scenarios_dir)
         .map_err(|e| GateError::BadInput(e.to_string()))?
         .with_overrides(shape.rate, shape.duration, shape.seed);
-    s.validate().map_err(|(field, reason)| GateError::BadInput(format!("scenario {}: field `{field}`: {reason}", s.name)))?;
+    s.validate()
+        .map_err(|(field, reason)| GateError::BadInput(format!("scenario {}: field `{field}`: {reason}", s.name)))?;
     Ok(s)
 }
 
@@ -48,14 +51,27 @@ fn ab_scenario(shape: &ShapeArgs, runs: &AbRunArgs) -> Result<Scenario, GateErro
 }
 
 fn candidate(c: &CandidateArgs, shape: &ShapeArgs) -> Result<Side, GateError> {
-    Side::from_options(c.candidate_profile.as_deref(), c.candidate_url.as_deref(), c.candidate_cmd.as_deref(), "single-box", &shape.profiles_dir)
+    Side::from_options(
+        c.candidate_profile.as_deref(),
+        c.candidate_url.as_deref(),
+        c.candidate_cmd.as_deref(),
+        "single-box",
+        &shape.profiles_dir,
+    )
 }
 
 fn baseline_side(b: &BaselineArgs, shape: &ShapeArgs) -> Result<Option<Side>, GateError> {
     if b.baseline_profile.is_none() && b.baseline_url.is_none() && b.baseline_cmd.is_none() {
         return Ok(None);
     }
-    Side::from_options(b.baseline_profile.as_deref(), b.baseline_url.as_deref(), b.baseline_cmd.as_deref(), "single-box", &shape.profiles_dir).map(Some)
+    Side::from_options(
+        b.baseline_profile.as_deref(),
+        b.baseline_url.as_deref(),
+        b.baseline_cmd.as_deref(),
+        "single-box",
+        &shape.profiles_dir,
+    )
+    .map(Some)
 }
 
 fn plan(shape: &ShapeArgs, scenario: Scenario, name: &str, profile: bool, drain: bool) -> RunPlan {
@@ -73,7 +89,10 @@ async fn figures_run(side: &Side, plan: &RunPlan, retries: u32) -> Result<Measur
             return Ok(run);
         }
         attempt += 1;
-        eprintln!("loadgen gate: the generator fell behind ({}); running again", run.summary.generator.reasons.join("; "));
+        eprintln!(
+            "loadgen gate: the generator fell behind ({}); running again",
+            run.summary.generator.reasons.join("; ")
+        );
     }
 }
 
@@ -86,7 +105,8 @@ async fn check(args: CheckArgs) -> Result<Exit, GateError> {
     let scenario = scenario(shape)?;
     let candidate = candidate(&args.candidate, shape)?;
     let recorded = args.figures.as_deref().map(GateBaseline::load).transpose()?;
-    let mut notes = vec![format!("candidate: {}; scenario {} (seed {})", candidate.label(), scenario.name, scenario.seed)];
+    let mut notes =
+        vec![format!("candidate: {}; scenario {} (seed {})", candidate.label(), scenario.name, scenario.seed)];
 
     // Deterministic figures and SLOs: one drained, profiled run.
     let run = figures_run(&candidate, &plan(shape, scenario.clone(), "figures", true, true), args.retries).await?;
@@ -101,7 +121,12 @@ async fn check(args: CheckArgs) -> Result<Exit, GateError> {
                 shape_now
             )));
         }
-        notes.push(format!("figures baseline: {} ({}, recorded {})", args.figures.as_deref().unwrap_or(Path::new("")).display(), b.target, b.created_at));
+        notes.push(format!(
+            "figures baseline: {} ({}, recorded {})",
+            args.figures.as_deref().unwrap_or(Path::new("")).display(),
+            b.target,
+            b.created_at
+        ));
         checks.extend(baseline::checks(b, &run));
     }
     let slo = SloOverrides { p99: args.slo_p99, max_error_rate: args.slo_error_rate }.apply(&scenario.slo);
@@ -111,7 +136,11 @@ async fn check(args: CheckArgs) -> Result<Exit, GateError> {
     let ab = if args.ab || baseline.is_some() {
         let baseline = baseline.unwrap_or_else(|| candidate.clone());
         let (threshold, source) = threshold(&args)?;
-        notes.push(format!("A/B baseline: {}{}", baseline.label(), if baseline == candidate { " (the candidate itself: A/A)" } else { "" }));
+        notes.push(format!(
+            "A/B baseline: {}{}",
+            baseline.label(),
+            if baseline == candidate { " (the candidate itself: A/A)" } else { "" }
+        ));
         let ab_plan = plan(shape, ab_scenario(shape, &args.ab_runs)?, "ab", false, false);
         eprintln!(
             "loadgen gate: {} interleaved pairs of {} at {}/s for {:?}",
@@ -153,10 +182,24 @@ fn threshold(args: &CheckArgs) -> Result<(f64, String), GateError> {
     };
     let cal = Calibration::load(path)?;
     if cal.metric != args.ab_runs.metric.name() {
-        return Err(GateError::BadInput(format!("calibration {} is for metric {}, not {}", path.display(), cal.metric, args.ab_runs.metric.name())));
+        return Err(GateError::BadInput(format!(
+            "calibration {} is for metric {}, not {}",
+            path.display(),
+            cal.metric,
+            args.ab_runs.metric.name()
+        )));
     }
     let t = cal.threshold_for(args.pairs, args.fpr)?;
-    Ok((t, format!("calibrated: {} A/A pairs on {}, {} pairs, fpr {}", cal.ratios.len(), cal.machine, args.pairs, args.fpr)))
+    Ok((
+        t,
+        format!(
+            "calibrated: {} A/A pairs on {}, {} pairs, fpr {}",
+            cal.ratios.len(),
+            cal.machine,
+            args.pairs,
+            args.fpr
+        ),
+    ))
 }
 
 async fn record(args: RecordArgs) -> Result<Exit, GateError> {
@@ -164,7 +207,9 @@ async fn record(args: RecordArgs) -> Result<Exit, GateError> {
     let side = candidate(&args.candidate, &args.shape)?;
     let run = figures_run(&side, &plan(&args.shape, scenario.clone(), "record", true, true), 1).await?;
     if !run.summary.trustworthy {
-        return Err(GateError::Measurement("the generator could not keep its schedule: not recording these figures".into()));
+        return Err(GateError::Measurement(
+            "the generator could not keep its schedule: not recording these figures".into(),
+        ));
     }
     let b = GateBaseline::record(side.label(), &scenario, &run)
         .ok_or_else(|| GateError::Measurement("the service answered no API request".into()))?;
@@ -173,7 +218,10 @@ async fn record(args: RecordArgs) -> Result<Exit, GateError> {
         println!("  {name:<34} {value}");
     }
     if let Some(v) = &b.verdict {
-        println!("  verdict bottleneck {}, recommended stage {} ({} confidence)", v.bottleneck, v.next_stage, v.confidence);
+        println!(
+            "  verdict bottleneck {}, recommended stage {} ({} confidence)",
+            v.bottleneck, v.next_stage, v.confidence
+        );
         if v.confidence == "low" {
             println!("  note: a low-confidence verdict (host load from other work?) is not gated; re-record on a quieter machine to gate it");
         }
@@ -183,13 +231,35 @@ async fn record(args: RecordArgs) -> Result<Exit, GateError> {
 }
 
 async fn calibrate(args: CalibrateArgs) -> Result<Exit, GateError> {
-    let side = baseline_side(&args.baseline, &args.shape)?.unwrap_or_else(|| Side::profile("single-box", &args.shape.profiles_dir));
+    let side = baseline_side(&args.baseline, &args.shape)?
+        .unwrap_or_else(|| Side::profile("single-box", &args.shape.profiles_dir));
     let scenario = ab_scenario(&args.shape, &args.ab_runs)?;
-    let runs = format!("{} at {}/s for {:?} (+{:?} warm-up)", scenario.name, args.ab_runs.ab_rate, args.ab_runs.ab_duration, args.ab_runs.ab_warmup);
-    eprintln!("loadgen gate calibrate: {} A/A pairs of {} on {}, {runs}", args.aa_pairs, args.ab_runs.metric.name(), side.label());
-    let pairs = ab::run_pairs(&side, &side, args.ab_runs.metric, args.aa_pairs.max(2), &plan(&args.shape, scenario, "calibrate", false, false)).await?;
+    let runs = format!(
+        "{} at {}/s for {:?} (+{:?} warm-up)",
+        scenario.name, args.ab_runs.ab_rate, args.ab_runs.ab_duration, args.ab_runs.ab_warmup
+    );
+    eprintln!(
+        "loadgen gate calibrate: {} A/A pairs of {} on {}, {runs}",
+        args.aa_pairs,
+        args.ab_runs.metric.name(),
+        side.label()
+    );
+    let pairs = ab::run_pairs(
+        &side,
+        &side,
+        args.ab_runs.metric,
+        args.aa_pairs.max(2),
+        &plan(&args.shape, scenario, "calibrate", false, false),
+    )
+    .await?;
     let ratios: Vec<f64> = pairs.iter().map(|p| p.ratio).collect();
-    let settings = ThresholdSettings { pairs: args.pairs, fpr: args.fpr, confidence: args.confidence, min_effect: args.min_effect, ..ThresholdSettings::default() };
+    let settings = ThresholdSettings {
+        pairs: args.pairs,
+        fpr: args.fpr,
+        confidence: args.confidence,
+        min_effect: args.min_effect,
+        ..ThresholdSettings::default()
+    };
     let threshold = calibration::threshold(&ratios, &settings)?;
     let spread = super::stats::bootstrap_median(&ratios, 2000, args.confidence, settings.seed)?;
     let cal = Calibration {
@@ -203,7 +273,10 @@ async fn calibrate(args: CalibrateArgs) -> Result<Exit, GateError> {
         threshold,
     };
     let (lo, hi) = cal.ratios.iter().fold((f64::INFINITY, 0.0_f64), |(l, h), &r| (l.min(r), h.max(r)));
-    println!("A/A ratios: min {lo:.3}, max {hi:.3}, median {:.3} (95% CI {:.3}–{:.3})", spread.estimate, spread.low, spread.high);
+    println!(
+        "A/A ratios: min {lo:.3}, max {hi:.3}, median {:.3} (95% CI {:.3}–{:.3})",
+        spread.estimate, spread.low, spread.high
+    );
     println!("threshold for {} pairs at a false-positive rate of {}: {threshold:.3}", args.pairs, args.fpr);
     if let Some(path) = &args.write {
         cal.save(path)?;

@@ -28,9 +28,10 @@ pub fn embedded_service() -> Option<CpuReading> {
         if !SERVICE_THREADS.iter().any(|p| name.starts_with(p)) {
             continue;
         }
-        let nanos = std::fs::read_to_string(dir.join("schedstat")).ok().and_then(|s| schedstat_nanos(&s)).or_else(|| {
-            std::fs::read_to_string(dir.join("stat")).ok().and_then(|s| stat_ticks(&s)).map(|t| t * NANOS_PER_TICK)
-        });
+        let nanos =
+            std::fs::read_to_string(dir.join("schedstat")).ok().and_then(|s| schedstat_nanos(&s)).or_else(|| {
+                std::fs::read_to_string(dir.join("stat")).ok().and_then(|s| stat_ticks(&s)).map(|t| t * NANOS_PER_TICK)
+            });
         if let Some(n) = nanos {
             out.insert(tid, n);
         }

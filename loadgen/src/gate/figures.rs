@@ -115,7 +115,12 @@ const TIMING: Rule = Rule {
     why: "depends on timing (only finished items are cached; entries expire): ±0.05 per read",
 };
 /// The worker polls the queue on a timer, so idle polls make this a function of wall time.
-const REPORTED: Rule = Rule { relative: 0.0, absolute: 0.0, gated: false, why: "includes the worker's timed idle polls: shown, not gated" };
+const REPORTED: Rule = Rule {
+    relative: 0.0,
+    absolute: 0.0,
+    gated: false,
+    why: "includes the worker's timed idle polls: shown, not gated",
+};
 
 /// The figures, by name, with their rules (the order of the report).
 pub const FIGURES: &[(&str, Rule)] = &[
@@ -216,7 +221,15 @@ mod tests {
         let mut before = ServiceCounters::default();
         before.add_scrape(&scrape(10, 1, 13, 12, 1024, 1, 50));
         let mut after = ServiceCounters::default();
-        after.add_scrape(&scrape(10 + reads, 1 + writes, 13 + primary, 12 + reads + 2 * writes, 1024 * (1 + reads + writes), 1 + writes, 400));
+        after.add_scrape(&scrape(
+            10 + reads,
+            1 + writes,
+            13 + primary,
+            12 + reads + 2 * writes,
+            1024 * (1 + reads + writes),
+            1 + writes,
+            400,
+        ));
         per_request(&after.since(&before)).unwrap()
     }
 

@@ -23,10 +23,12 @@ pub fn judge_run(dir: &Path, args: &CheckArgs) -> Result<Exit, GateError> {
         .map_err(|e| GateError::BadInput(format!("--run {}: not a valid summary: {e}", summary_path.display())))?;
     let scenario_path = dir.join(crate::html::SCENARIO_FILE);
     let scenario = if scenario_path.is_file() {
-        let text = std::fs::read_to_string(&scenario_path).map_err(|e| GateError::BadInput(format!("{}: {e}", scenario_path.display())))?;
+        let text = std::fs::read_to_string(&scenario_path)
+            .map_err(|e| GateError::BadInput(format!("{}: {e}", scenario_path.display())))?;
         Scenario::parse(&text, &scenario_path).map_err(|e| GateError::BadInput(e.to_string()))?
     } else {
-        Scenario::find(&args.shape.scenario, &args.shape.scenarios_dir).map_err(|e| GateError::BadInput(e.to_string()))?
+        Scenario::find(&args.shape.scenario, &args.shape.scenarios_dir)
+            .map_err(|e| GateError::BadInput(e.to_string()))?
     };
     if scenario.name != summary.scenario.name {
         return Err(GateError::BadInput(format!(

@@ -62,12 +62,16 @@ impl GateError {
     pub fn exit(&self) -> Exit {
         use calibration::CalibrationError as C;
         match self {
-            Self::BadInput(_) | Self::Baseline(baseline::BaselineError::Read { .. } | baseline::BaselineError::Parse { .. }) => Exit::BadInput,
+            Self::BadInput(_)
+            | Self::Baseline(baseline::BaselineError::Read { .. } | baseline::BaselineError::Parse { .. }) => {
+                Exit::BadInput
+            }
             Self::Calibration(C::Read { .. } | C::Parse { .. }) => Exit::BadInput,
             Self::Run(crate::run::RunError::Target(t)) | Self::Target(t) if t.is_bad_input() => Exit::BadInput,
-            Self::Run(crate::run::RunError::Target(_)) | Self::Target(_) | Self::Command { .. } | Self::Metrics { .. } => {
-                Exit::TargetUnreachable
-            }
+            Self::Run(crate::run::RunError::Target(_))
+            | Self::Target(_)
+            | Self::Command { .. }
+            | Self::Metrics { .. } => Exit::TargetUnreachable,
             _ => Exit::Failure,
         }
     }

@@ -45,12 +45,17 @@ pub fn terminal(result: &GateResult) -> String {
             }
         }
     }
-    let failing: Vec<&str> =
-        result.checks.iter().filter(|c| matches!(c.status, Status::Fail | Status::Inconclusive)).map(|c| c.name.as_str()).collect();
+    let failing: Vec<&str> = result
+        .checks
+        .iter()
+        .filter(|c| matches!(c.status, Status::Fail | Status::Inconclusive))
+        .map(|c| c.name.as_str())
+        .collect();
     if failing.is_empty() {
         let _ = write!(out, "gate: PASS — every check held");
     } else {
-        let _ = write!(out, "gate: {} (exit {}) — {}", result.outcome.to_uppercase(), result.exit_code, failing.join(", "));
+        let _ =
+            write!(out, "gate: {} (exit {}) — {}", result.outcome.to_uppercase(), result.exit_code, failing.join(", "));
     }
     out
 }
@@ -58,7 +63,11 @@ pub fn terminal(result: &GateResult) -> String {
 /// The markdown summary.
 pub fn markdown(result: &GateResult) -> String {
     let mut out = String::new();
-    let headline = if result.exit_code == 0 { "✅ pass".to_owned() } else { format!("❌ {} (exit {})", result.outcome, result.exit_code) };
+    let headline = if result.exit_code == 0 {
+        "✅ pass".to_owned()
+    } else {
+        format!("❌ {} (exit {})", result.outcome, result.exit_code)
+    };
     let _ = writeln!(out, "## Performance gate: {headline}\n");
     for note in &result.notes {
         let _ = writeln!(out, "- {note}");
@@ -68,9 +77,21 @@ pub fn markdown(result: &GateResult) -> String {
         if checks.is_empty() {
             continue;
         }
-        let _ = writeln!(out, "\n### {}\n\n| check | result | observed | expected | why |\n|---|---|---|---|---|", group.title());
+        let _ = writeln!(
+            out,
+            "\n### {}\n\n| check | result | observed | expected | why |\n|---|---|---|---|---|",
+            group.title()
+        );
         for c in checks {
-            let _ = writeln!(out, "| `{}` | {} | {} | {} | {} |", c.name, mark(c.status), c.observed, c.expected, c.detail.replace('|', "\\|"));
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} | {} | {} |",
+                c.name,
+                mark(c.status),
+                c.observed,
+                c.expected,
+                c.detail.replace('|', "\\|")
+            );
         }
     }
     if let Some(ab) = &result.ab {
@@ -129,7 +150,8 @@ pub fn write_all(dir: &Path, result: &GateResult) -> Result<Vec<PathBuf>, GateEr
 /// The A/B decision as a check.
 pub fn ab_check(ab: &super::ab::AbOutcome) -> Check {
     let i = &ab.interval;
-    let observed = format!("median ratio {:.3}, {:.0}% CI [{:.3}, {:.3}]", i.estimate, i.confidence * 100.0, i.low, i.high);
+    let observed =
+        format!("median ratio {:.3}, {:.0}% CI [{:.3}, {:.3}]", i.estimate, i.confidence * 100.0, i.low, i.high);
     let (status, exit, detail) = match ab.decision {
         Decision::Pass => (Status::Pass, crate::Exit::Ok, format!("the whole interval is at or below the threshold {:.3}", ab.threshold)),
         Decision::Regression => (
@@ -170,7 +192,10 @@ mod tests {
             exit,
         };
         GateResult::new(
-            vec![check("db_primary_queries_per_request", Status::Fail, Exit::FiguresChanged), check("queue_calls", Status::Info, Exit::Ok)],
+            vec![
+                check("db_primary_queries_per_request", Status::Fail, Exit::FiguresChanged),
+                check("queue_calls", Status::Info, Exit::Ok),
+            ],
             vec!["note".into()],
             None,
         )
@@ -180,16 +205,23 @@ mod tests {
     fn outputs_name_the_failure() {
         let r = result();
         let text = terminal(&r);
-        assert!(text.contains("FAIL") && text.ends_with("gate: FIGURES-CHANGED (exit 6) — db_primary_queries_per_request"), "{text}");
+        assert!(
+            text.contains("FAIL") && text.ends_with("gate: FIGURES-CHANGED (exit 6) — db_primary_queries_per_request"),
+            "{text}"
+        );
         let md = markdown(&r);
         assert!(md.contains("## Performance gate: ❌ figures-changed (exit 6)") && md.contains("a \\| b"), "{md}");
         let xml = junit(&r).unwrap();
-        assert!(xml.contains("tests=\"2\"") && xml.contains("failures=\"1\"") && xml.contains("skipped=\"1\""), "{xml}");
+        assert!(
+            xml.contains("tests=\"2\"") && xml.contains("failures=\"1\"") && xml.contains("skipped=\"1\""),
+            "{xml}"
+        );
         assert!(xml.contains("<testcase name=\"db_primary_queries_per_request\""), "{xml}");
         let dir = tempfile::tempdir().unwrap();
         let written = write_all(dir.path(), &r).unwrap();
         assert_eq!(written.len(), 3);
-        let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join(JSON_FILE)).unwrap()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join(JSON_FILE)).unwrap()).unwrap();
         assert_eq!(json["exit_code"], 6);
     }
 }

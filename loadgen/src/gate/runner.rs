@@ -66,7 +66,11 @@ pub async fn measured_run(side: &Side, plan: &RunPlan) -> Result<Measured, GateE
         let report = run_on(&options, &started.target).await?;
         // CPU is read before any wait for jobs: the A/B figure is the run's own work.
         let cpu_after = started.cpu();
-        let after = if plan.drain { started.drained(&client, &before, DRAIN_LIMIT).await? } else { started.counters(&client).await? };
+        let after = if plan.drain {
+            started.drained(&client, &before, DRAIN_LIMIT).await?
+        } else {
+            started.counters(&client).await?
+        };
         let service_cpu = cpu_before.zip(cpu_after).map(|(b, a)| super::cpu::used(&b, &a));
         Ok(Measured { summary: report.summary, delta: after.since(&before), service_cpu })
     }

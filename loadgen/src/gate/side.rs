@@ -56,7 +56,9 @@ impl Side {
     /// How the side is described in reports.
     pub fn label(&self) -> String {
         match self {
-            Self::Profile { name, profiles_dir } => format!("profile {}", profiles_dir.join(format!("{name}.toml")).display()),
+            Self::Profile { name, profiles_dir } => {
+                format!("profile {}", profiles_dir.join(format!("{name}.toml")).display())
+            }
             Self::Url(u) => format!("URL {u}"),
             Self::Command(c) => format!("command `{c}`"),
         }
@@ -124,7 +126,12 @@ impl StartedSide {
 
     /// Waits until every write since `before` has had its job finished (or `limit` passes),
     /// so jobs-per-write and the worker's queries are whole; returns the counters then.
-    pub async fn drained(&self, client: &reqwest::Client, before: &ServiceCounters, limit: Duration) -> Result<ServiceCounters, GateError> {
+    pub async fn drained(
+        &self,
+        client: &reqwest::Client,
+        before: &ServiceCounters,
+        limit: Duration,
+    ) -> Result<ServiceCounters, GateError> {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let now = self.counters(client).await?;
@@ -159,7 +166,10 @@ mod tests {
             Side::from_options(Some("bench/gate-2x-cpu.toml"), None, None, "single-box", dir).unwrap(),
             Side::Profile { name: "gate-2x-cpu".into(), profiles_dir: "bench".into() }
         );
-        assert_eq!(Side::from_options(None, Some("http://h:1/"), None, "x", dir).unwrap(), Side::Url("http://h:1".into()));
+        assert_eq!(
+            Side::from_options(None, Some("http://h:1/"), None, "x", dir).unwrap(),
+            Side::Url("http://h:1".into())
+        );
         assert!(Side::from_options(Some("a"), Some("b"), None, "x", dir).is_err());
     }
 }

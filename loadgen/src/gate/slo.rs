@@ -24,11 +24,7 @@ pub struct SloOverrides {
 impl SloOverrides {
     /// The scenario's SLO with these overrides applied.
     pub fn apply(&self, slo: &Slo) -> Slo {
-        Slo {
-            p99: self.p99.or(slo.p99),
-            max_error_rate: self.max_error_rate.or(slo.max_error_rate),
-            ..slo.clone()
-        }
+        Slo { p99: self.p99.or(slo.p99), max_error_rate: self.max_error_rate.or(slo.max_error_rate), ..slo.clone() }
     }
 }
 
@@ -88,7 +84,11 @@ pub fn checks(summary: &Summary, slo: &Slo) -> Vec<Check> {
             group: Group::Slo,
             name: c.name.clone(),
             status: if c.passed { Status::Pass } else { Status::Fail },
-            detail: if c.passed { format!("{observed} within the limit {limit}") } else { format!("{observed} is over the limit {limit}") },
+            detail: if c.passed {
+                format!("{observed} within the limit {limit}")
+            } else {
+                format!("{observed} is over the limit {limit}")
+            },
             observed,
             expected: format!("≤ {limit}"),
             exit: if c.name.ends_with("_us") { latency_exit } else { exit_for(&c.name) },
@@ -116,8 +116,16 @@ mod tests {
         s.verification.lost = 1;
         let slo = Slo { p99: Some(Duration::from_millis(4)), max_error_rate: Some(0.001), ..Slo::default() };
         let c = checks(&s, &slo);
-        let failed: Vec<(&str, Exit)> = c.iter().filter(|c| c.status == Status::Fail).map(|c| (c.name.as_str(), c.exit)).collect();
-        assert_eq!(failed, [("p99_us", Exit::SloBreached), ("error_rate", Exit::ErrorRate), ("lost_or_corrupted_writes", Exit::LostWrites)]);
+        let failed: Vec<(&str, Exit)> =
+            c.iter().filter(|c| c.status == Status::Fail).map(|c| (c.name.as_str(), c.exit)).collect();
+        assert_eq!(
+            failed,
+            [
+                ("p99_us", Exit::SloBreached),
+                ("error_rate", Exit::ErrorRate),
+                ("lost_or_corrupted_writes", Exit::LostWrites)
+            ]
+        );
         assert!(c.iter().any(|c| c.detail == "5.00 ms is over the limit 4.00 ms"), "{c:?}");
 
         s.verification.lost = 0;

@@ -36,7 +36,8 @@ pub fn expand(template: &str, port: u16, dir: &str) -> String {
 /// The first `http://…` or `https://…` URL in `line`, without trailing punctuation.
 pub fn url_in(line: &str) -> Option<String> {
     let start = line.find("http://").or_else(|| line.find("https://"))?;
-    let url: String = line[start..].chars().take_while(|c| !c.is_whitespace() && !matches!(c, '"' | '\'' | ',' | ')')).collect();
+    let url: String =
+        line[start..].chars().take_while(|c| !c.is_whitespace() && !matches!(c, '"' | '\'' | ',' | ')')).collect();
     Some(url.trim_end_matches(['.', '/']).to_owned())
 }
 
@@ -91,7 +92,8 @@ impl ServiceProcess {
         let mut process = Self { url, pgid, child, _dir: dir };
         if let Err(reason) = crate::requests::wait_healthy(client, &process.url, START_TIMEOUT).await {
             let log = std::fs::read_to_string(process._dir.path().join("stderr.log")).unwrap_or_default();
-            let tail: String = log.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" | ");
+            let tail: String =
+                log.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" | ");
             process.stop().await;
             return Err(failed(&command, format!("{} did not become healthy: {reason}; stderr: {tail}", process.url)));
         }
@@ -128,7 +130,10 @@ mod tests {
 
     #[test]
     fn placeholders_and_printed_urls() {
-        assert_eq!(expand("svc --listen 127.0.0.1:{port} --data-dir {dir}", 8123, "/tmp/x"), "svc --listen 127.0.0.1:8123 --data-dir /tmp/x");
+        assert_eq!(
+            expand("svc --listen 127.0.0.1:{port} --data-dir {dir}", 8123, "/tmp/x"),
+            "svc --listen 127.0.0.1:8123 --data-dir /tmp/x"
+        );
         assert_eq!(url_in("INFO listening on http://127.0.0.1:41234").as_deref(), Some("http://127.0.0.1:41234"));
         assert_eq!(url_in("ready at \"http://[::1]:80/\".").as_deref(), Some("http://[::1]:80"));
         assert_eq!(url_in("no url here"), None);

@@ -88,10 +88,7 @@ fn logs(ratios: &[f64]) -> Result<Vec<f64>, StatsError> {
     if ratios.is_empty() {
         return Err(StatsError::Empty);
     }
-    ratios
-        .iter()
-        .map(|&r| if r.is_finite() && r > 0.0 { Ok(r.ln()) } else { Err(StatsError::BadRatio(r)) })
-        .collect()
+    ratios.iter().map(|&r| if r.is_finite() && r > 0.0 { Ok(r.ln()) } else { Err(StatsError::BadRatio(r)) }).collect()
 }
 
 /// Median ratio (geometric mean of the two middle ratios for an even count).

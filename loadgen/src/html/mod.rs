@@ -55,7 +55,8 @@ fn chart_list(summary: &Summary, timeline: &Timeline, verdict: Option<&Verdict>)
         ("cache", "Cache hit ratio", charts::cache::draw_cache(timeline)),
     ];
     let fleet = charts::fleet::draw_fleet(timeline).map(|svg| ("fleet", "Autoscaling: instances over time", svg));
-    let cloudwatch = charts::cloudwatch::draw_cloudwatch(timeline).map(|svg| ("cloudwatch", "CloudWatch: utilization per tier", svg));
+    let cloudwatch = charts::cloudwatch::draw_cloudwatch(timeline)
+        .map(|svg| ("cloudwatch", "CloudWatch: utilization per tier", svg));
     let faults = charts::faults::draw_faults(summary, timeline).map(|svg| ("faults", "Faults injected", svg));
     drawn
         .into_iter()
@@ -105,7 +106,11 @@ pub fn write_report(
     scenario_text: Option<&str>,
 ) -> Result<PathBuf, HtmlError> {
     let html = render_report(summary, timeline, verdict, recommendation, profile_text, scenario_text)?;
-    std::fs::create_dir_all(dir).map_err(|source| HtmlError::Io { action: "creating", path: dir.to_owned(), source })?;
+    std::fs::create_dir_all(dir).map_err(|source| HtmlError::Io {
+        action: "creating",
+        path: dir.to_owned(),
+        source,
+    })?;
     let path = dir.join(INDEX_FILE);
     std::fs::write(&path, html).map_err(|source| HtmlError::Io { action: "writing", path: path.clone(), source })?;
     Ok(path)
@@ -153,8 +158,11 @@ fn read_optional(path: &Path) -> Result<Option<String>, HtmlError> {
 /// timeline when that file is missing), with `scenario.toml` / `profile.toml` when present.
 pub fn rebuild_report(dir: &Path) -> Result<PathBuf, HtmlError> {
     let summary_path = dir.join(crate::report::SUMMARY_FILE);
-    let text = std::fs::read_to_string(&summary_path)
-        .map_err(|source| HtmlError::Io { action: "reading", path: summary_path.clone(), source })?;
+    let text = std::fs::read_to_string(&summary_path).map_err(|source| HtmlError::Io {
+        action: "reading",
+        path: summary_path.clone(),
+        source,
+    })?;
     let run = parse_summary(&text, &summary_path)?;
     let timeline_path = dir.join(TIMELINE_FILE);
     let timeline = match read_optional(&timeline_path)? {

@@ -30,7 +30,11 @@ pub struct StageView {
 
 /// The stage a run used: the recommendation's, else the profile's `stage = "…"`, else the
 /// profile name when it is a stage id (`single-box` is `start`).
-pub fn current_stage(recommendation: Option<&Recommendation>, profile_text: Option<&str>, profile: Option<&str>) -> Option<String> {
+pub fn current_stage(
+    recommendation: Option<&Recommendation>,
+    profile_text: Option<&str>,
+    profile: Option<&str>,
+) -> Option<String> {
     if let Some(r) = recommendation {
         return Some(r.current_stage.clone());
     }
@@ -84,7 +88,10 @@ mod tests {
 
     #[test]
     fn current_stage_falls_back_to_the_profile() {
-        assert_eq!(current_stage(None, Some("name = \"x\"\nstage = \"users-plus\"\n"), None).as_deref(), Some("users-plus"));
+        assert_eq!(
+            current_stage(None, Some("name = \"x\"\nstage = \"users-plus\"\n"), None).as_deref(),
+            Some("users-plus")
+        );
         assert_eq!(current_stage(None, None, Some("single-box")).as_deref(), Some("start"));
         assert_eq!(current_stage(None, Some("not toml ["), Some("users-plus")).as_deref(), Some("users-plus"));
         assert_eq!(current_stage(None, None, Some("custom")), None);

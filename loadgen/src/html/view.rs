@@ -206,7 +206,9 @@ fn verdict_view(verdict: Option<&Verdict>) -> VerdictView {
                 )
             }),
             // The same figure as the verdict's sentence: a multiple of the run's peak rate.
-            headroom: v.headroom.map(|h| format!("room for about {:.1}x this run's peak rate before the tightest tier saturates", 1.0 + h)),
+            headroom: v.headroom.map(|h| {
+                format!("room for about {:.1}x this run's peak rate before the tightest tier saturates", 1.0 + h)
+            }),
         },
         None => VerdictView {
             present: false,
@@ -248,7 +250,11 @@ pub fn page(
         .iter()
         .map(|t| TierRow {
             tier: t.tier.clone(),
-            capacity: if t.unit == "cores" { format!("{} {}", cores_text(t.capacity), if t.capacity == 1.0 { "core" } else { "cores" }) } else { format!("{} {}", num(t.capacity), t.unit) },
+            capacity: if t.unit == "cores" {
+                format!("{} {}", cores_text(t.capacity), if t.capacity == 1.0 { "core" } else { "cores" })
+            } else {
+                format!("{} {}", num(t.capacity), t.unit)
+            },
             utilization_p95: percent(t.utilization_p95),
             demand: ms(t.demand_s * 1e6),
             ceiling: t.ceiling_rps.map(|c| format!("{} req/s", num(c))).unwrap_or_else(|| "—".into()),
@@ -304,10 +310,19 @@ pub fn page(
     ];
     if let Some(f) = &summary.fleet {
         let kind = if f.confined { "cores of boxes" } else { "cores, unconfined" };
-        facts.push(fact("rate per core of fleet", format!("{} req/s per core ({} req/s on {} {kind})", num(f.rate_per_core), num(summary.operations.all.achieved_rate), cores_text(f.cores))));
+        facts.push(fact(
+            "rate per core of fleet",
+            format!(
+                "{} req/s per core ({} req/s on {} {kind})",
+                num(f.rate_per_core),
+                num(summary.operations.all.achieved_rate),
+                cores_text(f.cores)
+            ),
+        ));
     }
     if let Some(u) = &summary.seed_users {
-        let held = format!("about {} ({} req/s at peak: {})", crate::capacity::about(u.held), num(u.held_rate), u.basis);
+        let held =
+            format!("about {} ({} req/s at peak: {})", crate::capacity::about(u.held), num(u.held_rate), u.basis);
         facts.push(fact("this stage holds, in users of the seed's model", held));
         facts.push(fact("users of the seed's model replayed", format!("about {}", crate::capacity::about(u.replayed))));
     }
@@ -329,7 +344,12 @@ pub fn page(
             .map(|v| &v.faults[..])
             .unwrap_or_default()
             .iter()
-            .map(|f| FaultRow { tier: f.tier.clone(), fault: f.fault.clone(), window: format!("{}–{} s", f.window[0], f.window[1]), sentence: f.sentence.clone() })
+            .map(|f| FaultRow {
+                tier: f.tier.clone(),
+                fault: f.fault.clone(),
+                window: format!("{}–{} s", f.window[0], f.window[1]),
+                sentence: f.sentence.clone(),
+            })
             .collect(),
         tiers,
         recommendation: recommendation.map(|r| RecommendationView {

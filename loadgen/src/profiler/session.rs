@@ -61,7 +61,8 @@ impl ProfilerSession {
         // The generator's box is this process's cgroup when it runs in its reserved share
         // (`topology::generator_box`): judged against that quota, not the machine's cores.
         let generator_quota = super::collect::cgroup_quota::cpu_quota_cores(std::process::id());
-        let mut boxes = vec![BoxSpec { tier: "generator".into(), members: Members::GeneratorThreads, cpu_quota: generator_quota }];
+        let mut boxes =
+            vec![BoxSpec { tier: "generator".into(), members: Members::GeneratorThreads, cpu_quota: generator_quota }];
         if embedded {
             boxes.push(BoxSpec { tier: "app".into(), members: Members::EmbeddedServiceThreads, cpu_quota: None });
         }

@@ -40,15 +40,23 @@ impl TargetChoice {
     pub fn for_profile(profile: String, profiles_dir: PathBuf, force_embedded: bool) -> Self {
         let path = crate::topology::profile_path(&profile, &profiles_dir);
         let service_boxes = |p: &service::config::Profile| -> Vec<(String, u32)> {
-            p.boxes.iter().filter(|b| b.tier != crate::topology::budget::GENERATOR_TIER).map(|b| (b.tier.clone(), b.count)).collect()
+            p.boxes
+                .iter()
+                .filter(|b| b.tier != crate::topology::budget::GENERATOR_TIER)
+                .map(|b| (b.tier.clone(), b.count))
+                .collect()
         };
         let boxes = service::config::Profile::load(&path).map(|p| service_boxes(&p)).unwrap_or_default();
-        let has_servers = boxes.iter().any(|(t, n)| t != "app" && *n > 0) || boxes.iter().any(|(t, n)| t == "app" && *n > 1);
-        let confinable = !boxes.is_empty() && !matches!(crate::topology::cgroup::detect(), crate::topology::cgroup::Mode::Unconfined { .. });
+        let has_servers =
+            boxes.iter().any(|(t, n)| t != "app" && *n > 0) || boxes.iter().any(|(t, n)| t == "app" && *n > 1);
+        let confinable = !boxes.is_empty()
+            && !matches!(crate::topology::cgroup::detect(), crate::topology::cgroup::Mode::Unconfined { .. });
         if force_embedded || !(has_servers || confinable) {
             if !force_embedded && !boxes.is_empty() {
                 if let crate::topology::cgroup::Mode::Unconfined { reason } = crate::topology::cgroup::detect() {
-                    eprintln!("warning: the single box runs inside the generator's process, WITHOUT its CPU quota: {reason}");
+                    eprintln!(
+                        "warning: the single box runs inside the generator's process, WITHOUT its CPU quota: {reason}"
+                    );
                 }
             }
             Self::Embedded { profile, profiles_dir }
@@ -114,7 +122,15 @@ impl RunningTarget {
             TargetChoice::External { url } => {
                 let base_url = url.trim_end_matches('/').to_owned();
                 remote::check(client, &base_url).await?;
-                Ok(Self { base_url, kind: "external", profile: None, embedded: None, deployment: None, keep_corpus: false, corpus: Default::default() })
+                Ok(Self {
+                    base_url,
+                    kind: "external",
+                    profile: None,
+                    embedded: None,
+                    deployment: None,
+                    keep_corpus: false,
+                    corpus: Default::default(),
+                })
             }
             TargetChoice::Embedded { profile, profiles_dir } => {
                 let service = embedded::EmbeddedService::start(profile, profiles_dir)?;
@@ -123,7 +139,15 @@ impl RunningTarget {
                     service.stop().await;
                     return Err(TargetError::Unreachable { url: base_url, reason: e });
                 }
-                Ok(Self { base_url, kind: "embedded", profile: Some(profile.clone()), embedded: Some(service), deployment: None, keep_corpus: false, corpus: Default::default() })
+                Ok(Self {
+                    base_url,
+                    kind: "embedded",
+                    profile: Some(profile.clone()),
+                    embedded: Some(service),
+                    deployment: None,
+                    keep_corpus: false,
+                    corpus: Default::default(),
+                })
             }
             TargetChoice::Topology { profile, profiles_dir } => {
                 let loaded = service::config::Profile::load(&crate::topology::profile_path(profile, profiles_dir))
@@ -133,7 +157,15 @@ impl RunningTarget {
                 let deployment = crate::topology::Topology::up(loaded, options).await?;
                 let base_url = deployment.base_url.clone();
                 let deployment = Some(std::sync::Arc::new(tokio::sync::Mutex::new(deployment)));
-                Ok(Self { base_url, kind: "topology", profile: Some(profile.clone()), embedded: None, deployment, keep_corpus: false, corpus: Default::default() })
+                Ok(Self {
+                    base_url,
+                    kind: "topology",
+                    profile: Some(profile.clone()),
+                    embedded: None,
+                    deployment,
+                    keep_corpus: false,
+                    corpus: Default::default(),
+                })
             }
         }
     }
@@ -144,7 +176,15 @@ impl RunningTarget {
         let base_url = deployment.base_url.clone();
         let profile = Some(deployment.profile.name.clone());
         let deployment = Some(std::sync::Arc::new(tokio::sync::Mutex::new(deployment)));
-        Self { base_url, kind: "topology", profile, embedded: None, deployment, keep_corpus: false, corpus: Default::default() }
+        Self {
+            base_url,
+            kind: "topology",
+            profile,
+            embedded: None,
+            deployment,
+            keep_corpus: false,
+            corpus: Default::default(),
+        }
     }
 
     /// The corpus an earlier run on this target preloaded for the same seed and size.
@@ -156,7 +196,8 @@ impl RunningTarget {
     /// Keeps `ids` for later runs when [`Self::keep_corpus`] is on.
     pub fn keep(&self, seed: u64, preload: u32, ids: &[String]) {
         if self.keep_corpus {
-            *self.corpus.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((seed, preload, ids.to_vec()));
+            *self.corpus.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some((seed, preload, ids.to_vec()));
         }
     }
 

@@ -101,7 +101,9 @@ pub fn detect() -> Mode {
     };
     let cpu = cpu_mount.join(own_v1_path("cpu").unwrap_or_default());
     if !writable(&cpu.join("cgroup.procs")) {
-        return Mode::Unconfined { reason: format!("{} is not writable (run as root to confine boxes)", cpu.display()) };
+        return Mode::Unconfined {
+            reason: format!("{} is not writable (run as root to confine boxes)", cpu.display()),
+        };
     }
     let writable_v1 = |controller: &str| {
         own_v1_path(controller).map(|own| fs.join(controller).join(own)).filter(|p| writable(&p.join("cgroup.procs")))
@@ -138,7 +140,8 @@ impl RunCgroups {
         let (bases, usage): (Vec<PathBuf>, _) = match &mode {
             Mode::V2 { root } => (vec![root.clone()], Some((0, "cpu.stat"))),
             Mode::V1 { cpu, memory, cpuacct } => {
-                let bases: Vec<PathBuf> = std::iter::once(cpu.clone()).chain(memory.clone()).chain(cpuacct.clone()).collect();
+                let bases: Vec<PathBuf> =
+                    std::iter::once(cpu.clone()).chain(memory.clone()).chain(cpuacct.clone()).collect();
                 let usage = match cpuacct {
                     Some(_) => Some((bases.len() - 1, "cpuacct.usage")),
                     None => cpu.join("cpuacct.usage").exists().then_some((0, "cpuacct.usage")),
@@ -193,7 +196,12 @@ impl RunCgroups {
     }
 
     /// Creates the cgroup of box `name` with its quota and limit; `None` when unconfined.
-    pub fn create_box(&self, name: &str, cpus: Option<f64>, memory_mib: Option<u64>) -> Result<Option<BoxCgroup>, TopologyError> {
+    pub fn create_box(
+        &self,
+        name: &str,
+        cpus: Option<f64>,
+        memory_mib: Option<u64>,
+    ) -> Result<Option<BoxCgroup>, TopologyError> {
         if !self.confined() {
             return Ok(None);
         }
@@ -206,10 +214,13 @@ impl RunCgroups {
         let bytes = memory_mib.map(|m| (m * 1024 * 1024).to_string());
         match &self.mode {
             Mode::V2 { .. } => {
-                let max = cpus.map_or_else(|| format!("max {PERIOD_US}"), |c| {
-                    let (quota, period) = quota_us(c);
-                    format!("{quota} {period}")
-                });
+                let max = cpus.map_or_else(
+                    || format!("max {PERIOD_US}"),
+                    |c| {
+                        let (quota, period) = quota_us(c);
+                        format!("{quota} {period}")
+                    },
+                );
                 write(&cg.dirs[0].join("cpu.max"), &max)?;
                 if let Some(b) = &bytes {
                     write(&cg.dirs[0].join("memory.max"), b)?;

@@ -101,7 +101,12 @@ pub struct Deployment {
 }
 
 impl Deployment {
-    pub(super) async fn start(profile: Profile, plan: Plan, bins: Binaries, options: TopologyOptions) -> Result<Self, TopologyError> {
+    pub(super) async fn start(
+        profile: Profile,
+        plan: Plan,
+        bins: Binaries,
+        options: TopologyOptions,
+    ) -> Result<Self, TopologyError> {
         let run_id = super::new_run_id(&profile.name);
         let run_dir = match &options.run_dir {
             Some(dir) => {
@@ -111,7 +116,8 @@ impl Deployment {
             None => secure::fresh_temp_dir("scaleloop-run-")?,
         };
         for sub in ["logs", "data"] {
-            std::fs::create_dir_all(run_dir.join(sub)).map_err(|e| TopologyError::io(format!("creating {}", run_dir.join(sub).display()), e))?;
+            std::fs::create_dir_all(run_dir.join(sub))
+                .map_err(|e| TopologyError::io(format!("creating {}", run_dir.join(sub).display()), e))?;
         }
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -196,7 +202,9 @@ impl Deployment {
         let mut attempt = 0;
         let node = loop {
             attempt += 1;
-            match redis::start(&bin, &self.run_dir.join("redis"), &password, procs.clone(), &self.logs(), memory_mib).await {
+            match redis::start(&bin, &self.run_dir.join("redis"), &password, procs.clone(), &self.logs(), memory_mib)
+                .await
+            {
                 Err(e) if attempt < 3 && super::port_clash(&e) => continue,
                 other => break other?,
             }
@@ -237,7 +245,11 @@ impl Deployment {
                 return Err(e);
             }
         };
-        if role == Role::Worker { self.workers.push(instance) } else { self.apps.push(instance) }
+        if role == Role::Worker {
+            self.workers.push(instance)
+        } else {
+            self.apps.push(instance)
+        }
         Ok(name)
     }
 
@@ -248,7 +260,12 @@ impl Deployment {
         backends
             .iter()
             .map(|&role| {
-                let servers = self.apps.iter().filter(|a| a.role == role).filter_map(|a| Some((a.name.clone(), a.port?))).collect();
+                let servers = self
+                    .apps
+                    .iter()
+                    .filter(|a| a.role == role)
+                    .filter_map(|a| Some((a.name.clone(), a.port?)))
+                    .collect();
                 (role.tier().to_owned(), servers)
             })
             .collect()
@@ -293,7 +310,8 @@ impl Deployment {
             r.node.process.stop(GRACE);
             remove_box(&r.cgroup);
         }
-        let pg: Vec<Boxed<PgNode>> = self.replicas.drain(..).chain(self.standby.take()).chain(self.primaries.drain(..)).collect();
+        let pg: Vec<Boxed<PgNode>> =
+            self.replicas.drain(..).chain(self.standby.take()).chain(self.primaries.drain(..)).collect();
         for mut b in pg {
             b.node.process.stop(Duration::from_secs(15));
             remove_box(&b.cgroup);

@@ -92,7 +92,12 @@ impl GeneratorBox {
             Mode::Unconfined { reason } => return Err(reason),
         };
         // The stage's boxes must keep nesting where this process was, not under its new group.
-        cgroup::set_home(["cpu", "cpuacct", "memory"].iter().filter_map(|c| Some(((*c).to_owned(), cgroup::own_v1_path(c)?))).collect());
+        cgroup::set_home(
+            ["cpu", "cpuacct", "memory"]
+                .iter()
+                .filter_map(|c| Some(((*c).to_owned(), cgroup::own_v1_path(c)?)))
+                .collect(),
+        );
         let mut me = Self { cores, moved: Vec::new(), usage_file: None };
         for (i, (origin, parent)) in hierarchies.iter().enumerate() {
             let dir = parent.join(&name);
@@ -152,7 +157,11 @@ impl Drop for GeneratorBox {
             }
             if let Some(e) = last {
                 let left = std::fs::read_to_string(dir.join("tasks")).unwrap_or_default();
-                eprintln!("warning: cannot remove the generator's cgroup {}: {e} (tasks left: {})", dir.display(), left.split_whitespace().collect::<Vec<_>>().join(" "));
+                eprintln!(
+                    "warning: cannot remove the generator's cgroup {}: {e} (tasks left: {})",
+                    dir.display(),
+                    left.split_whitespace().collect::<Vec<_>>().join(" ")
+                );
             }
         }
         cgroup::set_home(Vec::new());

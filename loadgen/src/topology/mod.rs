@@ -129,7 +129,11 @@ pub struct Topology;
 
 impl Topology {
     /// Loads `profiles_dir/<name>.toml` and brings it up.
-    pub async fn up_named(name: &str, profiles_dir: &Path, options: TopologyOptions) -> Result<Deployment, TopologyError> {
+    pub async fn up_named(
+        name: &str,
+        profiles_dir: &Path,
+        options: TopologyOptions,
+    ) -> Result<Deployment, TopologyError> {
         let profile = Profile::load(&profile_path(name, profiles_dir))?;
         Self::up(profile, options).await
     }
@@ -169,7 +173,8 @@ pub(crate) struct Plan {
 impl Plan {
     fn of(p: &Profile) -> Result<Self, TopologyError> {
         let count = |tier: &str| p.boxes.iter().filter(|b| b.tier == tier).map(|b| b.count).sum::<u32>();
-        let unsupported = |reason: &str| Err(TopologyError::Unsupported { profile: p.name.clone(), reason: reason.to_owned() });
+        let unsupported =
+            |reason: &str| Err(TopologyError::Unsupported { profile: p.name.clone(), reason: reason.to_owned() });
         let api = if p.topology.split_read_write {
             vec![(app::Role::ApiRead, count("app-read")), (app::Role::ApiWrite, count("app-write"))]
         } else {
@@ -190,10 +195,14 @@ impl Plan {
             return unsupported("the database is PostgreSQL exactly when there is a `db` box");
         }
         if redis != plan.cache {
-            return unsupported("a Redis cache or Redis Streams queue needs a `cache` box, and a `cache` box needs one of them");
+            return unsupported(
+                "a Redis cache or Redis Streams queue needs a `cache` box, and a `cache` box needs one of them",
+            );
         }
         if plan.db > 1 && p.service.queue.kind == QueueKind::RedisStreams {
-            return unsupported("the service does not support Redis Streams with a sharded database; use the table queue");
+            return unsupported(
+                "the service does not support Redis Streams with a sharded database; use the table queue",
+            );
         }
         if !plan.lb && plan.api.iter().map(|(_, n)| n).sum::<u32>() > 1 {
             return unsupported("several API instances need an `lb` box in front of them");
@@ -242,7 +251,11 @@ pub(crate) fn port_clash(e: &TopologyError) -> bool {
 
 /// `profiles_dir/<name>.toml`, or `name` itself when it is a path to a `.toml` file.
 pub fn profile_path(name: &str, profiles_dir: &Path) -> PathBuf {
-    if name.ends_with(".toml") { PathBuf::from(name) } else { profiles_dir.join(format!("{name}.toml")) }
+    if name.ends_with(".toml") {
+        PathBuf::from(name)
+    } else {
+        profiles_dir.join(format!("{name}.toml"))
+    }
 }
 
 /// A run id unique across processes and parallel topologies of one process.
@@ -275,10 +288,14 @@ mod tests {
     fn backends_and_boxes_must_agree() {
         let pg = "[service.database]\nkind = \"postgres\"\n";
         assert!(matches!(plan(pg), Err(TopologyError::Unsupported { .. })), "postgres without a db box");
-        assert!(matches!(plan("[[boxes]]\ntier = \"db\"\n"), Err(TopologyError::Unsupported { .. })), "db box with SQLite");
+        assert!(
+            matches!(plan("[[boxes]]\ntier = \"db\"\n"), Err(TopologyError::Unsupported { .. })),
+            "db box with SQLite"
+        );
         let two_apps = format!("{pg}[[boxes]]\ntier = \"db\"\n[[boxes]]\ntier = \"app\"\ncount = 2\n");
         assert!(matches!(plan(&two_apps), Err(TopologyError::Unsupported { .. })), "two instances need an lb");
-        let ok = plan(&format!("{two_apps}[[boxes]]\ntier = \"lb\"\n[[boxes]]\ntier = \"db-replica\"\ncount = 2\n")).unwrap();
+        let ok = plan(&format!("{two_apps}[[boxes]]\ntier = \"lb\"\n[[boxes]]\ntier = \"db-replica\"\ncount = 2\n"))
+            .unwrap();
         assert_eq!((ok.db, ok.replicas, ok.lb, ok.api.clone()), (1, 2, true, vec![(app::Role::Api, 2)]));
     }
 

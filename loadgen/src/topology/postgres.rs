@@ -81,7 +81,10 @@ pub fn find_bin() -> Result<PathBuf, TopologyError> {
         })
         .collect();
     found.sort();
-    found.pop().map(|(_, bin)| bin).ok_or(TopologyError::MissingBinary { program: "initdb (PostgreSQL)", package: "postgresql" })
+    found
+        .pop()
+        .map(|(_, bin)| bin)
+        .ok_or(TopologyError::MissingBinary { program: "initdb (PostgreSQL)", package: "postgresql" })
 }
 
 /// A running cluster.
@@ -118,7 +121,10 @@ impl PgNode {
             .await
             .map_err(|e| pg_error(&self.name, "pg_promote()", e))?;
         if !promoted {
-            return Err(TopologyError::Postgres { what: self.name.clone(), message: "pg_promote() did not finish within 60 s".into() });
+            return Err(TopologyError::Postgres {
+                what: self.name.clone(),
+                message: "pg_promote() did not finish within 60 s".into(),
+            });
         }
         Ok(())
     }
@@ -142,7 +148,9 @@ impl PgNode {
     pub async fn follow(&self, upstream_port: u16) -> Result<(), TopologyError> {
         let mut c = self.connect().await?;
         let info = conninfo(upstream_port, &self.name, &self.passfile);
-        for sql in [format!("ALTER SYSTEM SET primary_conninfo = {}", quote(&info)), "SELECT pg_reload_conf()".to_owned()] {
+        for sql in
+            [format!("ALTER SYSTEM SET primary_conninfo = {}", quote(&info)), "SELECT pg_reload_conf()".to_owned()]
+        {
             sqlx::query(&sql).execute(&mut c).await.map_err(|e| pg_error(&self.name, "re-pointing", e))?;
         }
         Ok(())
@@ -182,7 +190,16 @@ pub fn init_primary(settings: &PgSettings, name: &str, dir: &Path, logs: &Path) 
     let spec = tool(settings, &format!("{name} initdb"), "initdb", &log)
         .arg("-D")
         .arg(dir)
-        .args(["-U", "postgres", "--auth-local=peer", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"])
+        .args([
+            "-U",
+            "postgres",
+            "--auth-local=peer",
+            "--auth-host=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        ])
         .arg(format!("--pwfile={}", pwfile.display()));
     let ran = process::run_to_end(&spec, Duration::from_secs(120));
     let _ = std::fs::remove_file(&pwfile);
@@ -212,7 +229,13 @@ fn append(path: &Path, text: &str) -> Result<(), TopologyError> {
 
 /// Copies the primary on `primary_port` into `dir` as a streaming standby named `name`,
 /// with its own replication slot (so the primary keeps the WAL it has not received yet).
-pub fn base_backup(settings: &PgSettings, name: &str, primary_port: u16, dir: &Path, logs: &Path) -> Result<(), TopologyError> {
+pub fn base_backup(
+    settings: &PgSettings,
+    name: &str,
+    primary_port: u16,
+    dir: &Path,
+    logs: &Path,
+) -> Result<(), TopologyError> {
     let slot = slot_name(name);
     let log = logs.join(format!("{name}.basebackup.log"));
     let mut spec = tool(settings, &format!("{name} pg_basebackup"), "pg_basebackup", &log)
@@ -241,10 +264,12 @@ pub async fn start(
     cgroup_procs: Vec<PathBuf>,
     logs: &Path,
 ) -> Result<PgNode, TopologyError> {
-    let mut spec = tool(settings, name, "postgres", &logs.join(format!("{name}.log")))
-        .arg("-D")
-        .arg(dir)
-        .args(["-p", &port.to_string(), "-c", &format!("cluster_name={name}")]);
+    let mut spec = tool(settings, name, "postgres", &logs.join(format!("{name}.log"))).arg("-D").arg(dir).args([
+        "-p",
+        &port.to_string(),
+        "-c",
+        &format!("cluster_name={name}"),
+    ]);
     spec.cgroup_procs = cgroup_procs;
     // SIGINT is PostgreSQL's fast shutdown: roll back sessions, checkpoint, exit.
     spec.stop_signal = Signal::SIGINT;
@@ -287,22 +312,31 @@ pub async fn create_database(node: &PgNode) -> Result<(), TopologyError> {
 /// synchronous standby it does not have.
 pub async fn make_synchronous(primary: &PgNode, standby: &str) -> Result<(), TopologyError> {
     let mut c = primary.connect().await?;
-    for sql in [format!("ALTER SYSTEM SET synchronous_standby_names = '\"{standby}\"'"), "SELECT pg_reload_conf()".to_owned()] {
-        sqlx::query(&sql).execute(&mut c).await.map_err(|e| pg_error(&primary.name, "setting the synchronous standby", e))?;
+    for sql in
+        [format!("ALTER SYSTEM SET synchronous_standby_names = '\"{standby}\"'"), "SELECT pg_reload_conf()".to_owned()]
+    {
+        sqlx::query(&sql)
+            .execute(&mut c)
+            .await
+            .map_err(|e| pg_error(&primary.name, "setting the synchronous standby", e))?;
     }
     // Wait until the primary counts it as synchronous.
     let deadline = tokio::time::Instant::now() + START_TIMEOUT;
     loop {
-        let state: Option<String> = sqlx::query_scalar("SELECT sync_state FROM pg_stat_replication WHERE application_name = $1")
-            .bind(standby)
-            .fetch_optional(&mut c)
-            .await
-            .map_err(|e| pg_error(&primary.name, "reading sync_state", e))?;
+        let state: Option<String> =
+            sqlx::query_scalar("SELECT sync_state FROM pg_stat_replication WHERE application_name = $1")
+                .bind(standby)
+                .fetch_optional(&mut c)
+                .await
+                .map_err(|e| pg_error(&primary.name, "reading sync_state", e))?;
         if state.as_deref() == Some("sync") {
             return Ok(());
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(TopologyError::Postgres { what: primary.name.clone(), message: format!("{standby} is not synchronous (sync_state {state:?})") });
+            return Err(TopologyError::Postgres {
+                what: primary.name.clone(),
+                message: format!("{standby} is not synchronous (sync_state {state:?})"),
+            });
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -320,8 +354,11 @@ pub async fn verify_streaming(primary: &PgNode, names: &[String]) -> Result<(), 
             .fetch_all(&mut c)
             .await
             .map_err(|e| pg_error(&primary.name, "reading pg_stat_replication", e))?;
-        let streaming: Vec<String> =
-            rows.iter().filter(|r| r.get::<Option<String>, _>(1).as_deref() == Some("streaming")).map(|r| r.get(0)).collect();
+        let streaming: Vec<String> = rows
+            .iter()
+            .filter(|r| r.get::<Option<String>, _>(1).as_deref() == Some("streaming"))
+            .map(|r| r.get(0))
+            .collect();
         let missing: Vec<&String> = names.iter().filter(|n| !streaming.contains(n)).collect();
         if missing.is_empty() {
             return Ok(());

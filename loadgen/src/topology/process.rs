@@ -88,7 +88,8 @@ impl Spec {
     /// The command: `sh` joins the cgroups and execs `setpriv`, which sets the parent-death
     /// signal (and the user) and execs the program — all in one pid.
     fn command(&self) -> Command {
-        const JOIN: &str = r#"n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@""#;
+        const JOIN: &str =
+            r#"n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@""#;
         let mut cmd = Command::new("/bin/sh");
         cmd.arg("-c").arg(JOIN).arg("sh").arg(self.cgroup_procs.len().to_string());
         cmd.args(&self.cgroup_procs);
@@ -171,7 +172,11 @@ impl Supervised {
 
     /// The error for a child that died or never became ready, with the end of its log.
     pub fn failure(&self, what: &str) -> TopologyError {
-        TopologyError::Start { what: format!("{} {what}", self.name), log: self.log.clone(), tail: log_tail(&self.log, 15) }
+        TopologyError::Start {
+            what: format!("{} {what}", self.name),
+            log: self.log.clone(),
+            tail: log_tail(&self.log, 15),
+        }
     }
 
     /// Polite signal to the group, up to `grace` to exit, then SIGKILL; always reaped.
@@ -267,7 +272,8 @@ pub fn free_port() -> Result<u16, TopologyError> {
     static HANDED_OUT: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
     let handed = HANDED_OUT.get_or_init(|| Mutex::new(HashSet::new()));
     for _ in 0..64 {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| TopologyError::io("picking a free port", e))?;
+        let listener =
+            std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| TopologyError::io("picking a free port", e))?;
         let port = listener.local_addr().map_err(|e| TopologyError::io("picking a free port", e))?.port();
         if handed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(port) {
             return Ok(port);
@@ -287,7 +293,11 @@ pub async fn wait_tcp(proc: &mut Supervised, port: u16, timeout: Duration) -> Re
             return Err(proc.failure("exited before accepting connections"));
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(TopologyError::Timeout { what: format!("{} to listen on port {port}", proc.name), after: timeout, log: proc.log.clone() });
+            return Err(TopologyError::Timeout {
+                what: format!("{} to listen on port {port}", proc.name),
+                after: timeout,
+                log: proc.log.clone(),
+            });
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

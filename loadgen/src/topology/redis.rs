@@ -40,7 +40,8 @@ impl RedisNode {
 
 /// The `redis-server` program, or the message naming its package.
 pub fn find_bin() -> Result<PathBuf, TopologyError> {
-    super::which("redis-server").ok_or(TopologyError::MissingBinary { program: "redis-server", package: "redis-server" })
+    super::which("redis-server")
+        .ok_or(TopologyError::MissingBinary { program: "redis-server", package: "redis-server" })
 }
 
 /// Starts Redis in `dir` (its working directory) inside the box's cgroup, requiring
@@ -69,7 +70,10 @@ pub async fn start_on(
 ) -> Result<RedisNode, TopologyError> {
     std::fs::create_dir_all(dir).map_err(|e| TopologyError::io(format!("creating {}", dir.display()), e))?;
     let conf = dir.join("redis.conf");
-    secure::replace_secret_file(&conf, &format!("# scaleloop topology launcher\nrequirepass {}\nprotected-mode yes\n", password.expose()))?;
+    secure::replace_secret_file(
+        &conf,
+        &format!("# scaleloop topology launcher\nrequirepass {}\nprotected-mode yes\n", password.expose()),
+    )?;
     let mut spec = Spec::new("redis", bin, logs.join("redis.log"))
         .arg(&conf)
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
@@ -87,7 +91,8 @@ pub async fn start_on(
     let node = RedisNode { port, process, password: password.clone() };
     let client = redis::Client::open(node.url().as_str()).map_err(|e| TopologyError::Redis(e.to_string()))?;
     let mut conn = client.get_multiplexed_async_connection().await.map_err(|e| TopologyError::Redis(e.to_string()))?;
-    let pong: String = redis::cmd("PING").query_async(&mut conn).await.map_err(|e| TopologyError::Redis(e.to_string()))?;
+    let pong: String =
+        redis::cmd("PING").query_async(&mut conn).await.map_err(|e| TopologyError::Redis(e.to_string()))?;
     if pong != "PONG" {
         return Err(TopologyError::Redis(format!("PING answered {pong:?}")));
     }

@@ -51,7 +51,9 @@ pub fn create_fresh_dir(path: &Path) -> Result<(), TopologyError> {
     // not follow a symlink in the last component: no check-then-create race.
     match fs::DirBuilder::new().mode(0o700).create(path) {
         Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(TopologyError::RunDirExists { path: path.to_owned() }),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(TopologyError::RunDirExists { path: path.to_owned() })
+        }
         Err(e) => return Err(TopologyError::io(format!("creating {}", path.display()), e)),
     }
     // The umask can only have taken bits away; set the mode we mean exactly.
@@ -67,7 +69,9 @@ pub fn fresh_temp_dir(prefix: &str) -> Result<PathBuf, TopologyError> {
         .permissions(fs::Permissions::from_mode(0o700))
         .tempdir()
         .map(tempfile::TempDir::keep)
-        .map_err(|e| TopologyError::io(format!("creating a {prefix}* directory in {}", std::env::temp_dir().display()), e))
+        .map_err(|e| {
+            TopologyError::io(format!("creating a {prefix}* directory in {}", std::env::temp_dir().display()), e)
+        })
 }
 
 /// Gives `path` to `owner` (the postgres user, for the directory its clusters live in).

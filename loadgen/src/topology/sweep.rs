@@ -51,10 +51,15 @@ impl Owner {
     /// Records that this process owns what `record` lists (`pid`/`start_time` are filled in).
     pub fn register(mut record: Record) -> Result<Self, TopologyError> {
         record.pid = std::process::id();
-        record.start_time = process::start_time(record.pid)
-            .ok_or_else(|| TopologyError::io("reading this process's start time", std::io::Error::other("no /proc/self/stat")))?;
+        record.start_time = process::start_time(record.pid).ok_or_else(|| {
+            TopologyError::io("reading this process's start time", std::io::Error::other("no /proc/self/stat"))
+        })?;
         let dir = registry(true)?.unwrap_or_default();
-        let name: String = record.run_id.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect();
+        let name: String = record
+            .run_id
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+            .collect();
         let path = dir.join(format!("{name}.json"));
         let text = serde_json::to_string_pretty(&record)
             .map_err(|e| TopologyError::io("writing an owner record", std::io::Error::other(e)))?;

@@ -80,7 +80,9 @@ pub fn cbor_to_json(bytes: &[u8]) -> Value {
             C::Null => Value::Null,
             C::Tag(_, inner) => convert(*inner),
             C::Array(items) => Value::Array(items.into_iter().map(convert).collect()),
-            C::Map(pairs) => Value::Object(pairs.into_iter().map(|(k, v)| (k.as_text().unwrap_or_default().to_owned(), convert(v))).collect()),
+            C::Map(pairs) => Value::Object(
+                pairs.into_iter().map(|(k, v)| (k.as_text().unwrap_or_default().to_owned(), convert(v))).collect(),
+            ),
             other => json!(format!("{other:?}")),
         }
     }
@@ -89,12 +91,19 @@ pub fn cbor_to_json(bytes: &[u8]) -> Value {
 
 /// A client with test credentials and a fixed region, over `http_client`.
 /// `http_client`: the SDK's replaying client, or `None` for its default HTTP client.
-pub fn client_over(http_client: Option<impl HttpClient + 'static>, endpoint: Option<&str>) -> aws_sdk_cloudwatch::Client {
+pub fn client_over(
+    http_client: Option<impl HttpClient + 'static>,
+    endpoint: Option<&str>,
+) -> aws_sdk_cloudwatch::Client {
     let mut config = aws_sdk_cloudwatch::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("AKIDTEST", "test-secret", None, None, "tests"))
-        .retry_config(aws_sdk_cloudwatch::config::retry::RetryConfig::standard().with_max_attempts(3).with_initial_backoff(std::time::Duration::from_millis(5)));
+        .retry_config(
+            aws_sdk_cloudwatch::config::retry::RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(std::time::Duration::from_millis(5)),
+        );
     if let Some(http_client) = http_client {
         config = config.http_client(http_client);
     }
@@ -162,7 +171,10 @@ impl Fixture {
     /// starting at `started_at` (unix seconds).
     pub fn write_run(&self, dir: &Path, started_at: i64) {
         let c = &self.client;
-        let mut summary: Value = serde_json::from_str(&std::fs::read_to_string(super::repo_root().join("loadgen/tests/fixtures/summary-smoke.json")).unwrap()).unwrap();
+        let mut summary: Value = serde_json::from_str(
+            &std::fs::read_to_string(super::repo_root().join("loadgen/tests/fixtures/summary-smoke.json")).unwrap(),
+        )
+        .unwrap();
         let n = c.duration_s;
         let mut series = Vec::new();
         let (mut intended_total, mut completed_total) = (0.0, 0.0);
@@ -235,7 +247,8 @@ impl FakeCloudWatch {
             let headers = [("content-type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor")];
             match behaviour {
                 Behaviour::Fail(status, code) => {
-                    (StatusCode::from_u16(status).unwrap(), headers, encode_error(code, "refused by the test endpoint")).into_response()
+                    (StatusCode::from_u16(status).unwrap(), headers, encode_error(code, "refused by the test endpoint"))
+                        .into_response()
                 }
                 Behaviour::Answer(fixture) => {
                     let start = request["StartTime"].as_f64().unwrap() as i64;
@@ -247,7 +260,14 @@ impl FakeCloudWatch {
                         .map(|q| {
                             let m = &q["MetricStat"]["Metric"];
                             let resource = m["Dimensions"][0]["Value"].as_str().unwrap();
-                            fixture.answer(q["Id"].as_str().unwrap(), m["Namespace"].as_str().unwrap(), m["MetricName"].as_str().unwrap(), resource, start, end)
+                            fixture.answer(
+                                q["Id"].as_str().unwrap(),
+                                m["Namespace"].as_str().unwrap(),
+                                m["MetricName"].as_str().unwrap(),
+                                resource,
+                                start,
+                                end,
+                            )
                         })
                         .collect();
                     (StatusCode::OK, headers, encode_page(&answers, None)).into_response()
@@ -275,7 +295,15 @@ pub fn described_queries(request: &Value) -> Vec<String> {
             let s = &q["MetricStat"];
             let m = &s["Metric"];
             let d = &m["Dimensions"][0];
-            format!("{} {} {}={} {} {}", m["Namespace"].as_str().unwrap(), m["MetricName"].as_str().unwrap(), d["Name"].as_str().unwrap(), d["Value"].as_str().unwrap(), s["Stat"].as_str().unwrap(), s["Period"])
+            format!(
+                "{} {} {}={} {} {}",
+                m["Namespace"].as_str().unwrap(),
+                m["MetricName"].as_str().unwrap(),
+                d["Name"].as_str().unwrap(),
+                d["Value"].as_str().unwrap(),
+                s["Stat"].as_str().unwrap(),
+                s["Period"]
+            )
         })
         .collect()
 }

@@ -25,7 +25,11 @@ impl ConfinedRedis {
     pub fn start(cores: f64) -> Option<Self> {
         let name = format!("scaleloop-test-redis-{}-{:08x}", std::process::id(), rand::random::<u32>());
         let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
-        let cgroup = if v2 { PathBuf::from("/sys/fs/cgroup").join(&name) } else { PathBuf::from("/sys/fs/cgroup/cpu").join(&name) };
+        let cgroup = if v2 {
+            PathBuf::from("/sys/fs/cgroup").join(&name)
+        } else {
+            PathBuf::from("/sys/fs/cgroup/cpu").join(&name)
+        };
         if std::fs::create_dir(&cgroup).is_err() {
             return unavailable("cannot create a CPU cgroup (needs root and a writable /sys/fs/cgroup)");
         }
@@ -53,11 +57,14 @@ impl ConfinedRedis {
             Ok(c) => c,
             Err(e) => {
                 let _ = std::fs::remove_dir(&cgroup);
-                return unavailable(&format!("redis-server cannot start ({e}); install the Debian package redis-server"));
+                return unavailable(&format!(
+                    "redis-server cannot start ({e}); install the Debian package redis-server"
+                ));
             }
         };
         let me = Self { url: format!("redis://127.0.0.1:{port}"), child, cgroup, _dir: dir };
-        std::fs::write(me.cgroup.join("cgroup.procs"), me.child.id().to_string()).expect("moving redis-server into its cgroup");
+        std::fs::write(me.cgroup.join("cgroup.procs"), me.child.id().to_string())
+            .expect("moving redis-server into its cgroup");
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "redis-server did not listen on {port} within 10 s");

@@ -133,7 +133,6 @@ impl FixtureServer {
     pub fn items(&self) -> usize {
         self.store.items.lock().unwrap().len()
     }
-
 }
 
 impl Drop for FixtureServer {

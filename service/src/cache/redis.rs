@@ -47,9 +47,7 @@ pub async fn open_manager(client: redis::Client, what: &'static str) -> Result<C
         .set_connection_timeout(Duration::from_secs(2))
         .set_response_timeout(Duration::from_secs(5))
         .set_number_of_retries(2);
-    ConnectionManager::new_with_config(client, config)
-        .await
-        .map_err(|e| BackendError::unavailable(what, e))
+    ConnectionManager::new_with_config(client, config).await.map_err(|e| BackendError::unavailable(what, e))
 }
 
 impl RedisCache {
@@ -111,7 +109,9 @@ impl RedisCache {
         })
         .await;
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
-        let out = out.unwrap_or_else(|_| Err(BackendError::unavailable(WHAT, anyhow::anyhow!("timed out after {:?}", self.timeout))));
+        let out = out.unwrap_or_else(|_| {
+            Err(BackendError::unavailable(WHAT, anyhow::anyhow!("timed out after {:?}", self.timeout)))
+        });
         match &out {
             Ok(_) => self.breaker.success(),
             Err(_) => {

@@ -196,7 +196,14 @@ mod tests {
             names.push(p.name);
         }
         names.sort();
-        for stage in ["single-box", "users-plus", "users-plus-plus", "users-plus-plus-plus", "users-plus-plus-plus-plus", "users-plus-plus-plus-plus-plus"] {
+        for stage in [
+            "single-box",
+            "users-plus",
+            "users-plus-plus",
+            "users-plus-plus-plus",
+            "users-plus-plus-plus-plus",
+            "users-plus-plus-plus-plus-plus",
+        ] {
             assert!(names.iter().any(|n| n == stage), "no profile {stage} in {names:?}");
         }
     }

@@ -22,12 +22,7 @@ impl<DB: Database> std::fmt::Debug for TrackedPool<DB> {
 
 impl<DB: Database> TrackedPool<DB> {
     pub fn new(pool: Pool<DB>, name: impl Into<String>, max: u32) -> Self {
-        Self {
-            pool,
-            name: name.into(),
-            max,
-            waiting: AtomicU64::new(0),
-        }
+        Self { pool, name: name.into(), max, waiting: AtomicU64::new(0) }
     }
 
     /// Acquires a connection, counted as waiting until it is handed over.

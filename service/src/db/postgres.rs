@@ -22,8 +22,8 @@ use sqlx::{
 use super::{parse_metadata, Database, Fenced, ReadRoute, TrackedPool};
 use crate::{
     backend::{
-        classify_sqlx, BackendError, ContentRow, ContentStatus, Job, NewContent, PoolStats, Probe,
-        ProcessedMetadata, QueueStats,
+        classify_sqlx, BackendError, ContentRow, ContentStatus, Job, NewContent, PoolStats, Probe, ProcessedMetadata,
+        QueueStats,
     },
     breaker::Breaker,
     config::PostgresConfig,
@@ -47,17 +47,10 @@ pub struct PgDb {
     shard_index: i64,
 }
 
-async fn open_pool(
-    url: &str,
-    cfg: &PostgresConfig,
-    what: &'static str,
-) -> Result<sqlx::PgPool, BackendError> {
+async fn open_pool(url: &str, cfg: &PostgresConfig, what: &'static str) -> Result<sqlx::PgPool, BackendError> {
     let opts = PgConnectOptions::from_str(url)
         .map_err(|e| BackendError::Other(anyhow::anyhow!("bad PostgreSQL URL: {e}")))?
-        .options([(
-            "statement_timeout",
-            format!("{}ms", cfg.statement_timeout.as_millis()),
-        )]);
+        .options([("statement_timeout", format!("{}ms", cfg.statement_timeout.as_millis()))]);
     // No ping before each acquire (sqlx's default): it is a round trip to the server per
     // request, measured as about a third of the primary's CPU per read on these machines. A
     // connection that died answers its next query with an error, which closes it; failover
@@ -117,7 +110,11 @@ impl PgDb {
     }
 }
 
-async fn select_content(pool: &TrackedPool<Postgres>, what: &'static str, id: i64) -> Result<Option<ContentRow>, BackendError> {
+async fn select_content(
+    pool: &TrackedPool<Postgres>,
+    what: &'static str,
+    id: i64,
+) -> Result<Option<ContentRow>, BackendError> {
     let mut conn = pool.acquire(what).await?;
     let row = sqlx::query(
         "SELECT id, user_id, asset_url, status, created_at, content_metadata::text \
@@ -143,11 +140,7 @@ fn db_err(e: sqlx::Error) -> BackendError {
 
 #[async_trait]
 impl Database for PgDb {
-    async fn insert_content(
-        &self,
-        new: &NewContent,
-        job_leased_for: Option<Duration>,
-    ) -> Result<Job, BackendError> {
+    async fn insert_content(&self, new: &NewContent, job_leased_for: Option<Duration>) -> Result<Job, BackendError> {
         // One statement, so the row and its job commit together in one round trip. A job that
         // starts leased is being delivered by a broker: that delivery is its first attempt.
         let mut conn = self.primary.acquire(PRIMARY).await?;
@@ -207,14 +200,7 @@ impl Database for PgDb {
         .fetch_all(&mut *conn)
         .await
         .map_err(db_err)?;
-        Ok(rows
-            .into_iter()
-            .map(|r| Job {
-                job_id: r.get(0),
-                content_id: r.get(1),
-                attempts: r.get(2),
-            })
-            .collect())
+        Ok(rows.into_iter().map(|r| Job { job_id: r.get(0), content_id: r.get(1), attempts: r.get(2) }).collect())
     }
 
     async fn complete_job(&self, job: &Job, meta: &ProcessedMetadata) -> Result<Fenced, BackendError> {
@@ -268,16 +254,12 @@ impl Database for PgDb {
 
     async fn queue_stats(&self) -> Result<QueueStats, BackendError> {
         let mut conn = self.primary.acquire(PRIMARY).await?;
-        let (depth, age): (i64, Option<f64>) = sqlx::query_as(
-            "SELECT count(*), EXTRACT(EPOCH FROM now() - min(created_at))::float8 FROM jobs",
-        )
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db_err)?;
-        Ok(QueueStats {
-            depth,
-            oldest_age_seconds: age.unwrap_or(0.0).max(0.0),
-        })
+        let (depth, age): (i64, Option<f64>) =
+            sqlx::query_as("SELECT count(*), EXTRACT(EPOCH FROM now() - min(created_at))::float8 FROM jobs")
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(db_err)?;
+        Ok(QueueStats { depth, oldest_age_seconds: age.unwrap_or(0.0).max(0.0) })
     }
 
     async fn ping(&self) -> Vec<Probe> {
@@ -297,10 +279,7 @@ impl Database for PgDb {
     }
 
     fn pool_stats(&self) -> Vec<PoolStats> {
-        std::iter::once(&self.primary)
-            .chain(self.replicas.iter().map(|r| &r.pool))
-            .map(TrackedPool::stats)
-            .collect()
+        std::iter::once(&self.primary).chain(self.replicas.iter().map(|r| &r.pool)).map(TrackedPool::stats).collect()
     }
 
     fn has_replicas(&self) -> bool {

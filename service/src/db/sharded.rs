@@ -38,10 +38,7 @@ impl ShardedPg {
         for (i, url) in cfg.shard_urls.iter().enumerate() {
             shards.push(PgDb::connect_shard(cfg, url, &[], n, i as i64).await?);
         }
-        Ok(Self {
-            shards,
-            next_claim: AtomicUsize::new(0),
-        })
+        Ok(Self { shards, next_claim: AtomicUsize::new(0) })
     }
 
     fn shard_of_id(&self, id: i64) -> &PgDb {
@@ -51,11 +48,7 @@ impl ShardedPg {
 
 #[async_trait]
 impl Database for ShardedPg {
-    async fn insert_content(
-        &self,
-        new: &NewContent,
-        job_leased_for: Option<Duration>,
-    ) -> Result<Job, BackendError> {
+    async fn insert_content(&self, new: &NewContent, job_leased_for: Option<Duration>) -> Result<Job, BackendError> {
         let shard = &self.shards[shard_of_user(&new.user_id, self.shards.len())];
         shard.insert_content(new, job_leased_for).await
     }

@@ -14,8 +14,8 @@ use sqlx::{
 use super::{parse_metadata, sqlite_readers::SqliteReaders, Database, Fenced, ReadRoute, TrackedPool};
 use crate::{
     backend::{
-        classify_sqlx, BackendError, ContentRow, ContentStatus, Job, NewContent, PoolStats, Probe,
-        ProcessedMetadata, QueueStats,
+        classify_sqlx, BackendError, ContentRow, ContentStatus, Job, NewContent, PoolStats, Probe, ProcessedMetadata,
+        QueueStats,
     },
     config::{SqliteConfig, SqliteSync},
 };
@@ -67,20 +67,13 @@ impl SqliteDb {
             .await
             .map_err(|e| BackendError::Other(anyhow::anyhow!("sqlite migration failed: {e}")))?;
         let readers = SqliteReaders::open(file, cfg.pool_size, cfg.acquire_timeout, "db_primary")?;
-        Ok(Self {
-            writer: TrackedPool::new(writer, "db_primary_writer", 1),
-            readers,
-        })
+        Ok(Self { writer: TrackedPool::new(writer, "db_primary_writer", 1), readers })
     }
 }
 
 #[async_trait]
 impl Database for SqliteDb {
-    async fn insert_content(
-        &self,
-        new: &NewContent,
-        job_leased_for: Option<Duration>,
-    ) -> Result<Job, BackendError> {
+    async fn insert_content(&self, new: &NewContent, job_leased_for: Option<Duration>) -> Result<Job, BackendError> {
         let now = now_ms();
         // A job that starts leased is being delivered by a broker: its first attempt.
         let attempts = i32::from(job_leased_for.is_some());
@@ -148,14 +141,7 @@ impl Database for SqliteDb {
         .fetch_all(&mut *conn)
         .await
         .map_err(db_err)?;
-        Ok(rows
-            .into_iter()
-            .map(|r| Job {
-                job_id: r.get(0),
-                content_id: r.get(1),
-                attempts: r.get(2),
-            })
-            .collect())
+        Ok(rows.into_iter().map(|r| Job { job_id: r.get(0), content_id: r.get(1), attempts: r.get(2) }).collect())
     }
 
     async fn complete_job(&self, job: &Job, meta: &ProcessedMetadata) -> Result<Fenced, BackendError> {
@@ -206,10 +192,7 @@ impl Database for SqliteDb {
             conn.prepare_cached("SELECT count(*), min(created_at) FROM jobs")?
                 .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         })?;
-        Ok(QueueStats {
-            depth,
-            oldest_age_seconds: oldest.map_or(0.0, |t| (now_ms() - t).max(0) as f64 / 1000.0),
-        })
+        Ok(QueueStats { depth, oldest_age_seconds: oldest.map_or(0.0, |t| (now_ms() - t).max(0) as f64 / 1000.0) })
     }
 
     async fn ping(&self) -> Vec<Probe> {

@@ -54,27 +54,19 @@ impl SqliteReaders {
             conn.set_prepared_statement_cache_capacity(16);
             slots.push(Mutex::new(conn));
         }
-        Ok(Self {
-            slots,
-            next: AtomicUsize::new(0),
-            in_use: AtomicU64::new(0),
-            waiting: AtomicU64::new(0),
-            name,
-        })
+        Ok(Self { slots, next: AtomicUsize::new(0), in_use: AtomicU64::new(0), waiting: AtomicU64::new(0), name })
     }
 
     /// Runs `f` on a free connection (waiting for one, counted, only if all are busy).
     pub fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, BackendError> {
         let n = self.slots.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
-        let guard = (0..n)
-            .find_map(|i| self.slots[(start + i) % n].try_lock().ok())
-            .unwrap_or_else(|| {
-                self.waiting.fetch_add(1, Ordering::Relaxed);
-                let g = self.slots[start].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                self.waiting.fetch_sub(1, Ordering::Relaxed);
-                g
-            });
+        let guard = (0..n).find_map(|i| self.slots[(start + i) % n].try_lock().ok()).unwrap_or_else(|| {
+            self.waiting.fetch_add(1, Ordering::Relaxed);
+            let g = self.slots[start].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            g
+        });
         self.in_use.fetch_add(1, Ordering::Relaxed);
         let out = f(&guard).map_err(classify);
         self.in_use.fetch_sub(1, Ordering::Relaxed);

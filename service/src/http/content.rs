@@ -116,19 +116,14 @@ pub async fn create_content(
     let asset_url = m.timed(Tier::ObjectStore, state.store.put_new(payload)).await?;
     m.object_bytes_written.fetch_add(len, Ordering::Relaxed);
     let new = NewContent { user_id: body.user_id, asset_url, created_at: Utc::now() };
-    let job = m
-        .timed(Tier::DbPrimary, state.db.insert_content(&new, state.queue.insert_lease()))
-        .await?;
+    let job = m.timed(Tier::DbPrimary, state.db.insert_content(&new, state.queue.insert_lease())).await?;
     let content_id = job.content_id;
     // Durable from here on. A failed publish loses nothing: the job row's lease runs out and
     // the queue's upkeep publishes it again.
     if let Err(e) = m.timed(Tier::Queue, state.queue.publish(&job)).await {
         tracing::warn!(job_id = job.job_id, error = %e, "publishing the job failed; the outbox will retry");
     }
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Accepted { status: ContentStatus::Processing, content_id: content_id.to_string() }),
-    ))
+    Ok((StatusCode::ACCEPTED, Json(Accepted { status: ContentStatus::Processing, content_id: content_id.to_string() })))
 }
 
 fn json_response(body: Bytes) -> Response {

@@ -68,9 +68,15 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     info(title = "scaleloop reference content service", description = "The seed's content API on pluggable backends."),
     paths(super::content::create_content, super::content::get_content, healthz, livez, metrics),
     components(schemas(
-        super::content::CreateContent, super::content::Accepted, super::content::ContentBody,
-        super::content::ContentMetadata, crate::backend::ContentStatus, Health, Status,
-        crate::error::ErrorBody, crate::error::ErrorDetail
+        super::content::CreateContent,
+        super::content::Accepted,
+        super::content::ContentBody,
+        super::content::ContentMetadata,
+        crate::backend::ContentStatus,
+        Health,
+        Status,
+        crate::error::ErrorBody,
+        crate::error::ErrorDetail
     ))
 )]
 pub struct ApiDoc;
@@ -86,7 +92,10 @@ pub async fn not_found() -> ApiError {
 
 pub async fn method_not_allowed() -> Response {
     let body = crate::error::ErrorBody {
-        error: crate::error::ErrorDetail { code: "method_not_allowed", message: "method not allowed on this route".into() },
+        error: crate::error::ErrorDetail {
+            code: "method_not_allowed",
+            message: "method not allowed on this route".into(),
+        },
     };
     (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
 }

@@ -65,11 +65,7 @@ fn redis_err(e: redis::RedisError) -> BackendError {
 }
 
 fn job_of(entry: &StreamId) -> Option<Job> {
-    Some(Job {
-        job_id: entry.get("job_id")?,
-        content_id: entry.get("content_id")?,
-        attempts: entry.get("attempts")?,
-    })
+    Some(Job { job_id: entry.get("job_id")?, content_id: entry.get("content_id")?, attempts: entry.get("attempts")? })
 }
 
 impl StreamQueue {
@@ -157,9 +153,9 @@ impl JobQueue for StreamQueue {
         if !self.publish_breaker.allow() {
             return Err(BackendError::unavailable(WHAT, anyhow::anyhow!("circuit open after a recent failure")));
         }
-        let sent = tokio::time::timeout(PUBLISH_TIMEOUT, self.xadd(job))
-            .await
-            .unwrap_or_else(|_| Err(BackendError::unavailable(WHAT, anyhow::anyhow!("XADD timed out after {PUBLISH_TIMEOUT:?}"))));
+        let sent = tokio::time::timeout(PUBLISH_TIMEOUT, self.xadd(job)).await.unwrap_or_else(|_| {
+            Err(BackendError::unavailable(WHAT, anyhow::anyhow!("XADD timed out after {PUBLISH_TIMEOUT:?}")))
+        });
         match &sent {
             Ok(()) => self.publish_breaker.success(),
             Err(_) => self.publish_breaker.failure(),
@@ -179,7 +175,8 @@ impl JobQueue for StreamQueue {
                 .block(wait.as_millis().max(1) as usize);
             let links = self.links().await?;
             let mut reader = links.reader.clone();
-            let read: redis::RedisResult<Option<StreamReadReply>> = reader.xread_options(&[&self.stream], &[">"], &opts).await;
+            let read: redis::RedisResult<Option<StreamReadReply>> =
+                reader.xread_options(&[&self.stream], &[">"], &opts).await;
             let reply = match read {
                 Err(e) if e.code() == Some("NOGROUP") => {
                     // Redis came back without its data: the outbox re-publishes what was pending.
@@ -204,7 +201,9 @@ impl JobQueue for StreamQueue {
             Ok(out)
         })
         .await
-        .unwrap_or_else(|_| Err(BackendError::unavailable(WHAT, anyhow::anyhow!("XREADGROUP did not return within {bound:?}"))));
+        .unwrap_or_else(|_| {
+            Err(BackendError::unavailable(WHAT, anyhow::anyhow!("XREADGROUP did not return within {bound:?}")))
+        });
         self.forget_on_err(taken)
     }
 
@@ -231,7 +230,14 @@ impl JobQueue for StreamQueue {
             // expired; drop the stale copies so the pending list does not grow without bound.
             let min_idle = (self.lease * 2).as_millis() as u64;
             let reply: StreamAutoClaimReply = conn
-                .xautoclaim_options(&self.stream, &self.group, &self.consumer, min_idle, "0-0", StreamAutoClaimOptions::default().count(256))
+                .xautoclaim_options(
+                    &self.stream,
+                    &self.group,
+                    &self.consumer,
+                    min_idle,
+                    "0-0",
+                    StreamAutoClaimOptions::default().count(256),
+                )
                 .await
                 .map_err(redis_err)?;
             let stale: Vec<String> = reply.claimed.into_iter().map(|e| e.id).collect();
@@ -242,7 +248,12 @@ impl JobQueue for StreamQueue {
             Ok(())
         })
         .await
-        .unwrap_or_else(|_| Err(BackendError::unavailable(WHAT, anyhow::anyhow!("maintenance did not finish within {MAINTAIN_TIMEOUT:?}"))));
+        .unwrap_or_else(|_| {
+            Err(BackendError::unavailable(
+                WHAT,
+                anyhow::anyhow!("maintenance did not finish within {MAINTAIN_TIMEOUT:?}"),
+            ))
+        });
         self.forget_on_err(maintained)
     }
 
@@ -264,6 +275,8 @@ impl JobQueue for StreamQueue {
         if pong.is_ok() {
             self.publish_breaker.success();
         }
-        self.forget_on_err(pong.map_err(|e| BackendError::unavailable(WHAT, anyhow::anyhow!(e)))).err().map(|e| e.to_string())
+        self.forget_on_err(pong.map_err(|e| BackendError::unavailable(WHAT, anyhow::anyhow!(e))))
+            .err()
+            .map(|e| e.to_string())
     }
 }

@@ -36,10 +36,7 @@ impl JobQueue for TableQueue {
 
     async fn take(&self, max: usize, _wait: Duration) -> Result<Vec<Delivery>, BackendError> {
         let jobs = self.db.claim_jobs(max, self.lease).await?;
-        Ok(jobs
-            .into_iter()
-            .map(|job| Delivery { job, message_id: None })
-            .collect())
+        Ok(jobs.into_iter().map(|job| Delivery { job, message_id: None }).collect())
     }
 
     async fn ack(&self, _delivery: &Delivery) -> Result<(), BackendError> {

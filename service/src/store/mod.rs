@@ -17,7 +17,9 @@ use std::{
 use bytes::Bytes;
 // Since object_store 0.13, `put` and `get` are provided methods of `ObjectStoreExt` (implemented for
 // every `ObjectStore`, `Arc<dyn ObjectStore>` included); `list` stays on `ObjectStore`.
-use object_store::{aws::AmazonS3Builder, local::LocalFileSystem, path::Path as ObjectPath, ObjectStore, ObjectStoreExt};
+use object_store::{
+    aws::AmazonS3Builder, local::LocalFileSystem, path::Path as ObjectPath, ObjectStore, ObjectStoreExt,
+};
 use rand::Rng;
 
 use crate::{backend::BackendError, config::ObjectStoreConfig};
@@ -104,9 +106,9 @@ impl PayloadStore {
     }
 
     fn key_of(&self, asset_url: &str) -> Result<ObjectPath, BackendError> {
-        let rest = asset_url.strip_prefix(&self.url_base).ok_or_else(|| {
-            BackendError::Other(anyhow::anyhow!("asset_url {asset_url} is not in this store"))
-        })?;
+        let rest = asset_url
+            .strip_prefix(&self.url_base)
+            .ok_or_else(|| BackendError::Other(anyhow::anyhow!("asset_url {asset_url} is not in this store")))?;
         ObjectPath::parse(self.s3_prefix().map_or(rest.to_owned(), |p| format!("{p}/{rest}")))
             .map_err(|e| BackendError::Other(anyhow::Error::new(e)))
     }
@@ -221,7 +223,10 @@ mod tests {
         store.observe_syncs(Arc::new(move |e: &SyncEvent| seen.lock().unwrap().push(e.clone())));
         let url = store.put_new(Bytes::from_static(b"durable")).await.unwrap();
         let events = events.lock().unwrap().clone();
-        assert!(matches!(events.as_slice(), [SyncEvent::FileSynced(_), SyncEvent::Renamed(_), SyncEvent::DirSynced(_)]), "{events:?}");
+        assert!(
+            matches!(events.as_slice(), [SyncEvent::FileSynced(_), SyncEvent::Renamed(_), SyncEvent::DirSynced(_)]),
+            "{events:?}"
+        );
         let SyncEvent::Renamed(dest) = &events[1] else { unreachable!() };
         assert!(url.ends_with(&*dest.file_name().unwrap().to_string_lossy()), "{url} vs {dest:?}");
         assert_eq!(store.get(&url).await.unwrap(), Bytes::from_static(b"durable"));

@@ -65,7 +65,11 @@ async fn client_errors_are_json_with_the_right_status() {
         (post_json(r#"{"user_id":"1","payload":"x","extra":1}"#), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
         (post_json(r#"{"user_id":"a/b","payload":"x"}"#), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
         (post_json(r#"{"user_id":"1","payload":""}"#), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
-        (post_json(&format!(r#"{{"user_id":"1","payload":"{}"}}"#, "z".repeat(2000))), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+        (
+            post_json(&format!(r#"{{"user_id":"1","payload":"{}"}}"#, "z".repeat(2000))),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
         (
             Request::post("/api/v1/content").header("content-type", "text/plain").body(Body::from("{}")).unwrap(),
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -74,7 +78,11 @@ async fn client_errors_are_json_with_the_right_status() {
         (get("/api/v1/content/424242"), StatusCode::NOT_FOUND, "not_found"),
         (get("/api/v1/content/not-a-number"), StatusCode::NOT_FOUND, "not_found"),
         (get("/no/such/route"), StatusCode::NOT_FOUND, "not_found"),
-        (Request::delete("/api/v1/content/1").body(Body::empty()).unwrap(), StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+        (
+            Request::delete("/api/v1/content/1").body(Body::empty()).unwrap(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
     ];
     for (request, want_status, want_code) in cases {
         let what = format!("{} {}", request.method(), request.uri());
@@ -84,7 +92,8 @@ async fn client_errors_are_json_with_the_right_status() {
     }
     // Invalid UTF-8 inside a JSON string is a malformed body, not a crash.
     let raw = [br#"{"user_id":"1","payload":""#.as_slice(), &[0xff, 0xfe], br#""}"#].concat();
-    let request = Request::post("/api/v1/content").header("content-type", "application/json").body(Body::from(raw)).unwrap();
+    let request =
+        Request::post("/api/v1/content").header("content-type", "application/json").body(Body::from(raw)).unwrap();
     let (status, _, _) = send(&router, request).await;
     assert!(status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY, "{status}");
 }
@@ -135,7 +144,10 @@ async fn ops_routes() {
     // The document states what the handler enforces (schemathesis in .ci/run checks both ways).
     let create = &doc["components"]["schemas"]["CreateContent"];
     assert_eq!(create["properties"]["user_id"]["pattern"], "^[A-Za-z0-9_-]{1,64}$", "{create}");
-    assert_eq!((&create["properties"]["user_id"]["minLength"], &create["properties"]["user_id"]["maxLength"]), (&1.into(), &64.into()));
+    assert_eq!(
+        (&create["properties"]["user_id"]["minLength"], &create["properties"]["user_id"]["maxLength"]),
+        (&1.into(), &64.into())
+    );
     assert_eq!(create["properties"]["payload"]["minLength"], 1, "{create}");
     assert_eq!(create["additionalProperties"], false, "{create}");
     let response = router.clone().oneshot(get("/metrics")).await.unwrap();

@@ -126,7 +126,10 @@ async fn a_failed_replica_sends_reads_to_the_primary() {
     for _ in 0..10 {
         assert_eq!(app.get(&id).await.status(), 200, "reads must survive a replica failure");
     }
-    assert!(app.metric("scaleloop_tier_calls_total{tier=\"db_primary\"}").await - primary >= 9.0, "reads did not move to the primary");
+    assert!(
+        app.metric("scaleloop_tier_calls_total{tier=\"db_primary\"}").await - primary >= 9.0,
+        "reads did not move to the primary"
+    );
     let (code, body) = wait_health(&app, "degraded").await;
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["degraded"], serde_json::json!(["db_replica_0"]), "{body}");
@@ -137,6 +140,9 @@ async fn a_failed_replica_sends_reads_to_the_primary() {
     for _ in 0..5 {
         assert_eq!(app.get(&id).await.status(), 200);
     }
-    assert!(app.metric("scaleloop_tier_calls_total{tier=\"db_replica\"}").await - replica >= 4.0, "replica reads did not resume");
+    assert!(
+        app.metric("scaleloop_tier_calls_total{tier=\"db_replica\"}").await - replica >= 4.0,
+        "replica reads did not resume"
+    );
     app.shutdown().await;
 }

@@ -18,7 +18,8 @@ const MAX_IN_FLIGHT: usize = 16;
 /// A POST whose headers and first body byte are sent, the rest never.
 async fn trickle_body(addr: &str) -> TcpStream {
     let mut s = TcpStream::connect(addr).await.unwrap();
-    let head = "POST /api/v1/content HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{";
+    let head =
+        "POST /api/v1/content HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{";
     s.write_all(head.as_bytes()).await.unwrap();
     s
 }
@@ -82,12 +83,18 @@ async fn slow_clients_do_not_shed_a_normal_get() {
     // Half-sent headers: closed once the header-read timeout (1 s) has passed.
     let (said, closed) = read_until_closed(&mut heads[0], Duration::from_secs(5)).await;
     let after = closed - started;
-    assert!(after >= Duration::from_millis(900) && after < Duration::from_secs(3), "half-sent headers closed after {after:?} ({said:?})");
+    assert!(
+        after >= Duration::from_millis(900) && after < Duration::from_secs(3),
+        "half-sent headers closed after {after:?} ({said:?})"
+    );
     // Trickled bodies: 408 once the body-read timeout (3 s) has passed, then closed.
     let (said, closed) = read_until_closed(&mut bodies[0], Duration::from_secs(8)).await;
     let after = closed - started;
     assert!(said.starts_with("HTTP/1.1 408"), "a stalled body got {said:?}");
-    assert!(after >= Duration::from_millis(2900) && after < Duration::from_secs(6), "stalled body answered after {after:?}");
+    assert!(
+        after >= Duration::from_millis(2900) && after < Duration::from_secs(6),
+        "stalled body answered after {after:?}"
+    );
     app.shutdown().await;
 }
 

@@ -99,7 +99,11 @@ async fn database_down_gives_503_with_retry_after_and_recovers_nothing_lost() {
         if health.status() == 503 {
             assert_eq!(health.headers()["retry-after"], "1");
             let body: serde_json::Value = health.json().await.unwrap();
-            assert_eq!((body["status"].as_str(), &body["failing"]), (Some("unavailable"), &serde_json::json!(["db_primary"])), "{body}");
+            assert_eq!(
+                (body["status"].as_str(), &body["failing"]),
+                (Some("unavailable"), &serde_json::json!(["db_primary"])),
+                "{body}"
+            );
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "a required backend down must make readiness 503");

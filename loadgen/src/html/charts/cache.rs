@@ -47,7 +47,10 @@ mod tests {
     fn ratio_per_second() {
         let mut tl = Timeline::default();
         for (t, h, m) in [(0, 3.0, 1.0), (1, 0.0, 0.0), (2, 1.0, 1.0)] {
-            tl.push(t, &BTreeMap::from([("service.cache_hits".to_string(), h), ("service.cache_misses".to_string(), m)]));
+            tl.push(
+                t,
+                &BTreeMap::from([("service.cache_hits".to_string(), h), ("service.cache_misses".to_string(), m)]),
+            );
         }
         tl.push(3, &BTreeMap::new());
         assert_eq!(hit_ratio(&tl), vec![(0.0, Some(75.0)), (1.0, None), (2.0, Some(50.0)), (3.0, None)]);

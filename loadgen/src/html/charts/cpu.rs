@@ -14,7 +14,12 @@ pub fn draw_cpu(timeline: &Timeline) -> Result<String, HtmlError> {
     let mut plot = Plot::new("cpu", "CPU per box", "cores");
     for (i, name) in labels(timeline, USED).into_iter().enumerate() {
         let color = palette(i);
-        plot.series.push(Series::new(name.clone(), Style::Line, color, timeline_points(timeline, &format!("{USED}{name}"))));
+        plot.series.push(Series::new(
+            name.clone(),
+            Style::Line,
+            color,
+            timeline_points(timeline, &format!("{USED}{name}")),
+        ));
         let mut quota = timeline_points(timeline, &format!("{QUOTA}{name}"));
         if quota.iter().all(|(_, v)| v.is_none()) {
             if let Some(b) = timeline.boxes.iter().find(|b| b.tier == name) {

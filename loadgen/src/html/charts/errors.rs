@@ -15,6 +15,11 @@ pub fn draw_errors(summary: &Summary, timeline: &Timeline) -> Result<String, Htm
         palette(3),
         summary.series.iter().map(|s| (s.t as f64, Some(s.errors as f64))).collect(),
     ));
-    plot.series.push(Series::new("5xx (service)", Style::Dashed, palette(4), timeline_points(timeline, "service.errors")));
+    plot.series.push(Series::new(
+        "5xx (service)",
+        Style::Dashed,
+        palette(4),
+        timeline_points(timeline, "service.errors"),
+    ));
     draw(&plot)
 }

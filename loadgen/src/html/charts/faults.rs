@@ -17,10 +17,14 @@ pub fn draw_faults(summary: &Summary, timeline: &Timeline) -> Option<Result<Stri
     let mut plot = Plot::new("faults", "Faults injected: requests per second during each fault", "requests / s");
     let mut seen = std::collections::BTreeSet::new();
     for (i, tier) in tiers.iter().filter(|t| seen.insert(t.as_str())).enumerate() {
-        let band = timeline_points(timeline, &format!("fault.{tier}")).into_iter().map(|(t, v)| (t, v.map(|v| v * top))).collect();
+        let band = timeline_points(timeline, &format!("fault.{tier}"))
+            .into_iter()
+            .map(|(t, v)| (t, v.map(|v| v * top)))
+            .collect();
         plot.series.push(Series::new(format!("{tier} faulted"), Style::Area, palette(5 + i), band));
     }
-    let answered = summary.series.iter().map(|s| (s.t as f64, Some(s.completed.saturating_sub(s.errors) as f64))).collect();
+    let answered =
+        summary.series.iter().map(|s| (s.t as f64, Some(s.completed.saturating_sub(s.errors) as f64))).collect();
     plot.series.push(Series::new("answered", Style::Line, palette(0), answered));
     let failed = summary.series.iter().map(|s| (s.t as f64, Some(s.errors as f64))).collect();
     plot.series.push(Series::new("failed", Style::Line, palette(3), failed));

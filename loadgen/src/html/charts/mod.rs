@@ -205,7 +205,13 @@ where
         .y_desc(plot.y_desc.as_str())
         .label_style(("sans-serif", 14))
         .axis_desc_style(("sans-serif", 15))
-        .x_label_formatter(&|x| if plot.x_whole_only && (x - x.round()).abs() > 1e-6 { String::new() } else { format!("{x:.0}") })
+        .x_label_formatter(&|x| {
+            if plot.x_whole_only && (x - x.round()).abs() > 1e-6 {
+                String::new()
+            } else {
+                format!("{x:.0}")
+            }
+        })
         .y_label_formatter(&|y| axis_number(*y))
         .light_line_style(WHITE.mix(0.0))
         .bold_line_style(BLACK.mix(0.08))
@@ -217,7 +223,9 @@ where
             let anno = match series.style {
                 Style::Line => chart.draw_series(LineSeries::new(run, color.stroke_width(2))),
                 Style::LineWithPoints => {
-                    chart.draw_series(run.iter().map(|&(x, y)| Circle::new((x, y), 5, color.filled()))).map_err(|e| err(&e))?;
+                    chart
+                        .draw_series(run.iter().map(|&(x, y)| Circle::new((x, y), 5, color.filled())))
+                        .map_err(|e| err(&e))?;
                     chart.draw_series(LineSeries::new(run, color.stroke_width(2)))
                 }
                 Style::Dashed => chart.draw_series(DashedLineSeries::new(run, 8, 5, color.stroke_width(2))),
@@ -259,7 +267,9 @@ where
 fn legend_mark<'b>(style: Style, color: RGBColor, x: i32, y: i32) -> DynElement<'static, SVGBackend<'b>, (i32, i32)> {
     match style {
         Style::Area => Rectangle::new([(x, y - 5), (x + 20, y + 5)], lighten(color).filled()).into_dyn(),
-        Style::Line | Style::LineWithPoints => PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)).into_dyn(),
+        Style::Line | Style::LineWithPoints => {
+            PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)).into_dyn()
+        }
         Style::Dashed => PathElement::new(vec![(x, y), (x + 7, y)], color.stroke_width(2)).into_dyn(),
     }
 }

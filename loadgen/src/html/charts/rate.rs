@@ -16,7 +16,12 @@ pub fn draw_rate(summary: &Summary, verdict: Option<&Verdict>) -> Result<String,
         palette(7),
         (0..s.len()).map(|i| (t(i), Some(s[i].intended))).collect(),
     ));
-    plot.series.push(Series::new("sent", Style::Line, palette(1), (0..s.len()).map(|i| (t(i), Some(s[i].sent as f64))).collect()));
+    plot.series.push(Series::new(
+        "sent",
+        Style::Line,
+        palette(1),
+        (0..s.len()).map(|i| (t(i), Some(s[i].sent as f64))).collect(),
+    ));
     plot.series.push(Series::new(
         "achieved (completed)",
         Style::Line,

@@ -21,15 +21,30 @@ pub fn draw_saturation(timeline: &Timeline) -> Result<String, HtmlError> {
     pools.sort();
     for (i, pool) in pools.iter().enumerate() {
         let (used, waiting) = (palette(2 * i), palette(2 * i + 1));
-        plot.series.push(Series::new(format!("{pool} in use"), Style::Line, used, timeline_points(timeline, &format!("{IN_USE}{pool}"))));
+        plot.series.push(Series::new(
+            format!("{pool} in use"),
+            Style::Line,
+            used,
+            timeline_points(timeline, &format!("{IN_USE}{pool}")),
+        ));
         plot.series.push(Series::new(
             format!("{pool} waiting"),
             Style::Line,
             waiting,
             timeline_points(timeline, &format!("{WAITING}{pool}")),
         ));
-        plot.series.push(Series::new(format!("{pool} size"), Style::Dashed, used, timeline_points(timeline, &format!("{MAX}{pool}"))));
+        plot.series.push(Series::new(
+            format!("{pool} size"),
+            Style::Dashed,
+            used,
+            timeline_points(timeline, &format!("{MAX}{pool}")),
+        ));
     }
-    plot.series.push(Series::new("queue depth", Style::Line, palette(7), timeline_points(timeline, "service.queue_depth")));
+    plot.series.push(Series::new(
+        "queue depth",
+        Style::Line,
+        palette(7),
+        timeline_points(timeline, "service.queue_depth"),
+    ));
     draw(&plot)
 }

@@ -20,7 +20,12 @@ pub fn draw_stage_rates(summary: &EvolveSummary) -> Result<String, HtmlError> {
     // point onto the axis, so it is drawn only when it is within reach of the stages shown.
     let highest = summary.stages.iter().filter_map(|s| s.sustainable_rate).fold(0.0, f64::max);
     if summary.target_rate <= highest * 3.0 {
-        plot.series.push(Series::new("target", Style::Dashed, palette(7), vec![(0.5, Some(summary.target_rate)), (summary.stages.len() as f64 + 0.5, Some(summary.target_rate))]));
+        plot.series.push(Series::new(
+            "target",
+            Style::Dashed,
+            palette(7),
+            vec![(0.5, Some(summary.target_rate)), (summary.stages.len() as f64 + 0.5, Some(summary.target_rate))],
+        ));
     }
     for (i, s) in summary.stages.iter().enumerate() {
         plot.markers.push(Marker { x: x(i), label: format!(" {}: {}", s.profile, s.bottleneck) });

@@ -12,8 +12,10 @@ const BUSY: &str = "service.tier_busy.";
 pub fn draw_tier_busy(timeline: &Timeline) -> Result<String, HtmlError> {
     let mut plot = Plot::new("tier_busy", "Busy time per tier (stacked)", "busy seconds / s");
     let tiers = labels(timeline, BUSY);
-    let columns: Vec<Vec<Option<f64>>> =
-        tiers.iter().map(|tier| timeline_points(timeline, &format!("{BUSY}{tier}")).into_iter().map(|(_, v)| v).collect()).collect();
+    let columns: Vec<Vec<Option<f64>>> = tiers
+        .iter()
+        .map(|tier| timeline_points(timeline, &format!("{BUSY}{tier}")).into_iter().map(|(_, v)| v).collect())
+        .collect();
     let mut stacked = Vec::with_capacity(tiers.len());
     let mut below: Vec<Option<f64>> = vec![None; timeline.t.len()];
     for (i, tier) in tiers.iter().enumerate() {

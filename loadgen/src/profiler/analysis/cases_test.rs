@@ -3,7 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use super::{knee::RunSeries, recommend::{recommend, Measured}, tiers::analyse_tiers, verdict::{decide, RunFacts}};
+use super::{
+    knee::RunSeries,
+    recommend::{recommend, Measured},
+    tiers::analyse_tiers,
+    verdict::{decide, RunFacts},
+};
 use crate::profiler::{BoxInfo, Timeline};
 
 const N: usize = 60;
@@ -232,7 +237,10 @@ fn recommendations_follow_the_seed_path() {
     let mut app = v.clone();
     app.bottleneck = "app".into();
     assert_eq!(recommend("users-plus", &app, m(None)).next_stage.as_deref(), Some("users-plus-plus"));
-    assert_eq!(recommend("users-plus-plus-plus", &app, m(None)).next_stage.as_deref(), Some("users-plus-plus-plus-plus"));
+    assert_eq!(
+        recommend("users-plus-plus-plus", &app, m(None)).next_stage.as_deref(),
+        Some("users-plus-plus-plus-plus")
+    );
     let mut none = v;
     none.bottleneck = "none".into();
     let r = recommend("users-plus", &none, m(None));
@@ -407,7 +415,11 @@ fn sends_late_only_after_a_box_was_at_its_limit_name_that_box() {
     let v = collapse_after_saturation(28);
     assert_eq!(v.bottleneck, "app", "{v:#?}");
     assert!(v.sentence.contains("fell behind only from t = 28 s"), "{}", v.sentence);
-    assert!(v.evidence.iter().any(|e| e.tier == "generator" && e.note.contains("judged on the seconds before")), "{:#?}", v.evidence);
+    assert!(
+        v.evidence.iter().any(|e| e.tier == "generator" && e.note.contains("judged on the seconds before")),
+        "{:#?}",
+        v.evidence
+    );
 }
 
 #[test]
@@ -461,7 +473,8 @@ fn sends_that_never_left_while_a_box_was_at_its_limit_name_that_box() {
     let tiers = analyse_tiers(&run, &tl);
     let mut f = facts(&run, false);
     f.generator_overloaded = true;
-    f.generator_reasons = vec!["only 58978 of 100667 intended sends left (the run was stopped early, or the generator stalled)".into()];
+    f.generator_reasons =
+        vec!["only 58978 of 100667 intended sends left (the run was stopped early, or the generator stalled)".into()];
     let v = decide(&run, &tiers, super::knee::find_knee(&run), &f);
     assert_eq!(v.bottleneck, "lb", "{v:#?}");
     assert!(v.sentence.contains("in-flight slots the target held"), "{}", v.sentence);
@@ -496,5 +509,9 @@ fn a_launched_app_tier_that_is_the_largest_box_is_no_machine() {
     tl.boxes[0].cpu_cores = 0.5;
     set(&mut tl, "host.machine_cpu_cores", 0, |_| 1.5);
     let tiers = analyse_tiers(&run, &tl);
-    assert!(tiers.iter().all(|t| t.figures.tier != "machine"), "{:?}", tiers.iter().map(|t| &t.figures.tier).collect::<Vec<_>>());
+    assert!(
+        tiers.iter().all(|t| t.figures.tier != "machine"),
+        "{:?}",
+        tiers.iter().map(|t| &t.figures.tier).collect::<Vec<_>>()
+    );
 }

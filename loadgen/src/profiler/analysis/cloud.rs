@@ -9,8 +9,8 @@ use std::collections::BTreeSet;
 
 use super::{
     knee::RunSeries,
-    stats::percentile,
     resource::{analyse, flat, Resource, Signal, TierAnalysis},
+    stats::percentile,
     tiers::{aligned, growth},
 };
 use crate::cloudwatch::signals::{self as mapping, Role, Transform};
@@ -25,7 +25,8 @@ const AT_MAX_BUSY: f64 = 0.7;
 /// Every CloudWatch tier the timeline has series for.
 pub fn analyse_cloud_tiers(run: &RunSeries, tl: &Timeline) -> Vec<TierAnalysis> {
     let rows = mapping::shipped();
-    let tiers: BTreeSet<&str> = rows.iter().filter(|s| tl.series.contains_key(&s.series_name())).map(|s| s.tier.as_str()).collect();
+    let tiers: BTreeSet<&str> =
+        rows.iter().filter(|s| tl.series.contains_key(&s.series_name())).map(|s| s.tier.as_str()).collect();
     let mut out = Vec::new();
     for tier in tiers {
         // Rows of this tier whose series the timeline holds, each series once (an Auto Scaling
@@ -43,13 +44,16 @@ pub fn analyse_cloud_tiers(run: &RunSeries, tl: &Timeline) -> Vec<TierAnalysis> 
         let resources = present
             .iter()
             .find(|s| s.role == Role::Utilization)
-            .map_or(1, |s| tl.names_with_prefix(&format!("{}.", s.series_name())).count().max(1)) as f64;
+            .map_or(1, |s| tl.names_with_prefix(&format!("{}.", s.series_name())).count().max(1))
+            as f64;
         let busy: Vec<Option<f64>> = match (&utilization, &in_service) {
             (Some(u), Some(n)) => u.iter().zip(n).map(|(u, n)| u.zip(*n).map(|(u, n)| u * n)).collect(),
             (Some(u), None) => u.iter().map(|u| u.map(|u| u * resources)).collect(),
             _ => vec![None; run.len()],
         };
-        let capacity = max_size.unwrap_or_else(|| in_service.as_ref().map_or(resources, |n| flat(n).iter().copied().fold(resources.min(1.0), f64::max)));
+        let capacity = max_size.unwrap_or_else(|| {
+            in_service.as_ref().map_or(resources, |n| flat(n).iter().copied().fold(resources.min(1.0), f64::max))
+        });
         let mut signals: Vec<Signal> = present
             .iter()
             .filter(|s| s.role == Role::Saturation)
@@ -61,11 +65,22 @@ pub fn analyse_cloud_tiers(run: &RunSeries, tl: &Timeline) -> Vec<TierAnalysis> 
                 };
                 // CloudWatch's figures are each resource's own (RDS's disk queue, the group's
                 // CPU), not what a caller saw.
-                Signal { metric, values, threshold: s.threshold.unwrap_or(f64::INFINITY), note: s.note.clone(), below: s.direction == mapping::Direction::Below, symptom: false }
+                Signal {
+                    metric,
+                    values,
+                    threshold: s.threshold.unwrap_or(f64::INFINITY),
+                    note: s.note.clone(),
+                    below: s.direction == mapping::Direction::Below,
+                    symptom: false,
+                }
             })
             .collect();
         if let (Some(desired), Some(max), Some(u)) = (by_role(Role::CapacityDesired), max_size, &utilization) {
-            let pinned = desired.iter().zip(u).map(|(d, u)| d.zip(*u).map(|(d, u)| if d >= max && u >= AT_MAX_BUSY { 1.0 } else { 0.0 })).collect();
+            let pinned = desired
+                .iter()
+                .zip(u)
+                .map(|(d, u)| d.zip(*u).map(|(d, u)| if d >= max && u >= AT_MAX_BUSY { 1.0 } else { 0.0 }))
+                .collect();
             signals.push(Signal {
                 metric: AT_MAX_SIZE.into(),
                 values: pinned,
@@ -76,7 +91,20 @@ pub fn analyse_cloud_tiers(run: &RunSeries, tl: &Timeline) -> Vec<TierAnalysis> 
             });
         }
         let label = format!("the {tier} tier's instances (CloudWatch)");
-        out.extend(analyse(run, Resource { tier, unit: "instances", busy, capacity, available: None, throttled: None, own_side: true, label }, signals));
+        out.extend(analyse(
+            run,
+            Resource {
+                tier,
+                unit: "instances",
+                busy,
+                capacity,
+                available: None,
+                throttled: None,
+                own_side: true,
+                label,
+            },
+            signals,
+        ));
     }
     out
 }
@@ -114,7 +142,12 @@ mod tests {
     use super::*;
 
     fn run(n: usize) -> RunSeries {
-        RunSeries { t: (0..n as u64).collect(), offered: vec![100.0; n], achieved: vec![100.0; n], ..RunSeries::default() }
+        RunSeries {
+            t: (0..n as u64).collect(),
+            offered: vec![100.0; n],
+            achieved: vec![100.0; n],
+            ..RunSeries::default()
+        }
     }
 
     fn timeline(n: usize, series: &[(&str, f64)]) -> Timeline {
@@ -127,13 +160,16 @@ mod tests {
 
     #[test]
     fn a_group_at_its_maximum_while_busy_is_saturated_with_two_signals() {
-        let tl = timeline(60, &[
-            ("cloudwatch.app.cpu_utilization", 0.93),
-            ("cloudwatch.app.cpu_utilization.content-app", 0.93),
-            ("cloudwatch.app.in_service_instances", 4.0),
-            ("cloudwatch.app.desired_capacity", 4.0),
-            ("cloudwatch.app.max_size", 4.0),
-        ]);
+        let tl = timeline(
+            60,
+            &[
+                ("cloudwatch.app.cpu_utilization", 0.93),
+                ("cloudwatch.app.cpu_utilization.content-app", 0.93),
+                ("cloudwatch.app.in_service_instances", 4.0),
+                ("cloudwatch.app.desired_capacity", 4.0),
+                ("cloudwatch.app.max_size", 4.0),
+            ],
+        );
         let tiers = analyse_cloud_tiers(&run(60), &tl);
         let app = tiers.iter().find(|t| t.figures.tier == "app").unwrap();
         assert!(app.saturated);
@@ -145,13 +181,16 @@ mod tests {
 
     #[test]
     fn a_group_below_its_maximum_at_modest_cpu_is_not() {
-        let tl = timeline(60, &[
-            ("cloudwatch.app.cpu_utilization", 0.45),
-            ("cloudwatch.app.in_service_instances", 2.0),
-            ("cloudwatch.app.desired_capacity", 2.0),
-            ("cloudwatch.app.max_size", 8.0),
-            ("cloudwatch.app.cpu_credit_balance", 80.0),
-        ]);
+        let tl = timeline(
+            60,
+            &[
+                ("cloudwatch.app.cpu_utilization", 0.45),
+                ("cloudwatch.app.in_service_instances", 2.0),
+                ("cloudwatch.app.desired_capacity", 2.0),
+                ("cloudwatch.app.max_size", 8.0),
+                ("cloudwatch.app.cpu_credit_balance", 80.0),
+            ],
+        );
         let app = analyse_cloud_tiers(&run(60), &tl).into_iter().find(|t| t.figures.tier == "app").unwrap();
         assert!(!app.saturated, "{:?}", app.evidence);
     }
@@ -166,17 +205,37 @@ mod tests {
 
     #[test]
     fn rds_cpu_and_disk_queue_saturate_the_primary_and_merge_with_the_local_view() {
-        let tl = timeline(60, &[
-            ("cloudwatch.db_primary.cpu_utilization", 0.97),
-            ("cloudwatch.db_primary.cpu_utilization.content-db", 0.97),
-            ("cloudwatch.db_primary.disk_queue_depth", 25.0),
-            ("cloudwatch.db_primary.read_latency_s", 0.004),
-        ]);
+        let tl = timeline(
+            60,
+            &[
+                ("cloudwatch.db_primary.cpu_utilization", 0.97),
+                ("cloudwatch.db_primary.cpu_utilization.content-db", 0.97),
+                ("cloudwatch.db_primary.disk_queue_depth", 25.0),
+                ("cloudwatch.db_primary.read_latency_s", 0.004),
+            ],
+        );
         let cloud = analyse_cloud_tiers(&run(60), &tl);
         let db = cloud.iter().find(|t| t.figures.tier == "db_primary").unwrap();
         assert!(db.saturated);
         assert_eq!(db.evidence.len(), 2, "{:?}", db.evidence);
-        let mut local = vec![TierAnalysis { saturated: false, resource_bound: false, score: 0.3, own_utilization: Vec::new(), own_signal_seconds: Vec::new(), onset: None, evidence: Vec::new(), figures: TierFigures { tier: "db_primary".into(), capacity: 10.0, unit: "connections".into(), utilization_p95: 0.3, demand_s: 0.01, ceiling_rps: Some(1000.0), saturation: Vec::new() } }];
+        let mut local = vec![TierAnalysis {
+            saturated: false,
+            resource_bound: false,
+            score: 0.3,
+            own_utilization: Vec::new(),
+            own_signal_seconds: Vec::new(),
+            onset: None,
+            evidence: Vec::new(),
+            figures: TierFigures {
+                tier: "db_primary".into(),
+                capacity: 10.0,
+                unit: "connections".into(),
+                utilization_p95: 0.3,
+                demand_s: 0.01,
+                ceiling_rps: Some(1000.0),
+                saturation: Vec::new(),
+            },
+        }];
         merge(&mut local, cloud);
         assert_eq!(local.len(), 1);
         assert!(local[0].saturated);

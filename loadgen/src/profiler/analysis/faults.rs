@@ -21,8 +21,17 @@ fn what(r: &FaultRecord) -> String {
         "kill" => format!("{} killed{length} and started again", r.target),
         "pause" => format!("{} paused{length}", r.target),
         "restart" => format!("{} restarted{length}", r.target),
-        "died" => format!("{} had no process left{}", r.target, if r.ended_s.is_some() { ", until it was started again" } else { "" }),
-        "failover" => format!("{} killed and failed over to {} in {:.1} s", r.target, r.replaced_by.as_deref().unwrap_or("the standby"), r.ended_s.map_or(0.0, |e| e - r.started_s)),
+        "died" => format!(
+            "{} had no process left{}",
+            r.target,
+            if r.ended_s.is_some() { ", until it was started again" } else { "" }
+        ),
+        "failover" => format!(
+            "{} killed and failed over to {} in {:.1} s",
+            r.target,
+            r.replaced_by.as_deref().unwrap_or("the standby"),
+            r.ended_s.map_or(0.0, |e| e - r.started_s)
+        ),
         other => format!("{} {other}", r.target),
     }
 }
@@ -35,7 +44,8 @@ fn ms(us: Option<u64>) -> String {
 fn finding(r: &FaultRecord, run_end: f64) -> FaultFinding {
     let window = r.window(run_end);
     let how = if r.action == "died" { "was down: its server died" } else { "was down on purpose" };
-    let mut sentence = format!("From t = {} s to t = {} s {} {how} ({}", window[0], window[1], describe(&r.tier), what(r));
+    let mut sentence =
+        format!("From t = {} s to t = {} s {} {how} ({}", window[0], window[1], describe(&r.tier), what(r));
     if r.outcome != "ok" {
         sentence.push_str(&format!("; {}", r.outcome));
     }
@@ -134,7 +144,11 @@ pub fn died(timeline: &Timeline) -> Vec<FaultRecord> {
     // A box that emptied while an injected fault lasted (or just after) is that fault's doing:
     // the killed server itself, or instances a failover replaced with new boxes.
     let injected = |r: &FaultRecord| {
-        timeline.faults.iter().any(|f| !f.tier.is_empty() && f.started_s <= r.started_s + 2.0 && f.ended_s.is_none_or(|e| e + AFTERMATH_S as f64 >= r.started_s))
+        timeline.faults.iter().any(|f| {
+            !f.tier.is_empty()
+                && f.started_s <= r.started_s + 2.0
+                && f.ended_s.is_none_or(|e| e + AFTERMATH_S as f64 >= r.started_s)
+        })
     };
     out.retain(|r| !injected(r));
     out
@@ -151,7 +165,8 @@ pub fn apply(verdict: &mut Verdict, timeline: &Timeline) {
     let run_end = timeline.t.last().map_or(0.0, |t| *t as f64 + 1.0);
     let findings: Vec<FaultFinding> = done.iter().map(|r| finding(r, run_end)).collect();
     let onset = trouble_onset(verdict);
-    let inside = findings.iter().position(|f| onset.is_some_and(|o| o >= f.window[0] && o <= f.window[1] + AFTERMATH_S));
+    let inside =
+        findings.iter().position(|f| onset.is_some_and(|o| o >= f.window[0] && o <= f.window[1] + AFTERMATH_S));
     // A low-confidence verdict found no resource at its limit: the run's trouble is then the
     // fault the load suffered most from (errors, then the slowest reads).
     let worst = || {
@@ -236,7 +251,10 @@ mod tests {
         let mut tl = Timeline { t: (0..30).collect(), ..Default::default() };
         let alive = |t: u64| if (12..30).contains(&t) { 0.0 } else { 1.0 };
         tl.series.insert("host.processes.lb".into(), (0..30).map(|t| Some(alive(t))).collect());
-        tl.series.insert("host.processes.db-replica".into(), (0..30).map(|t| Some(if t == 5 { 0.0 } else { 2.0 })).collect());
+        tl.series.insert(
+            "host.processes.db-replica".into(),
+            (0..30).map(|t| Some(if t == 5 { 0.0 } else { 2.0 })).collect(),
+        );
         let dead = died(&tl);
         assert_eq!(dead.len(), 1, "a one-second dip is not a death: {dead:?}");
         assert_eq!((dead[0].tier.as_str(), dead[0].started_s, dead[0].ended_s), ("lb", 12.0, None));
@@ -245,7 +263,14 @@ mod tests {
         assert_eq!(v.bottleneck, "lb", "{}", v.sentence);
         assert!(v.sentence.contains("its server died"), "{}", v.sentence);
         // The same death caused by an injected fault is that fault's, named once.
-        tl.faults.push(FaultRecord { target: "haproxy".into(), tier: "lb".into(), action: "kill".into(), started_s: 11.5, outcome: "ok".into(), ..Default::default() });
+        tl.faults.push(FaultRecord {
+            target: "haproxy".into(),
+            tier: "lb".into(),
+            action: "kill".into(),
+            started_s: 11.5,
+            outcome: "ok".into(),
+            ..Default::default()
+        });
         assert!(died(&tl).is_empty());
     }
 

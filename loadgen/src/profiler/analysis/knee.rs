@@ -72,7 +72,8 @@ fn behind_or_flat(r: &RunSeries, start: usize, end: usize) -> bool {
     let prev = start.saturating_sub(WINDOW);
     let offered_growth = r.offered[start..end].iter().sum::<f64>() - r.offered[prev..start].iter().sum::<f64>();
     let achieved_growth = r.achieved[start..end].iter().sum::<f64>() - r.achieved[prev..start].iter().sum::<f64>();
-    achieved_growth < offered_growth * 0.5 || r.offered[start..end].iter().sum::<f64>() > r.achieved[start..end].iter().sum::<f64>() * 1.02
+    achieved_growth < offered_growth * 0.5
+        || r.offered[start..end].iter().sum::<f64>() > r.achieved[start..end].iter().sum::<f64>() * 1.02
 }
 
 /// The first window past the knee that stays strained in at least half of the windows after.

@@ -60,7 +60,11 @@ pub fn analyse(summary: &Summary, timeline: &Timeline, stage: &str) -> (Verdict,
         achieved_rate: summary.operations.all.achieved_rate,
         peak_rate: peak_rate(&run),
         in_process_tiers: in_process_tiers(timeline),
-        generator_late_from: summary.series.iter().find(|s| s.lag_p99_us > summary.schedule_lag.limit_p99_us).map(|s| s.t),
+        generator_late_from: summary
+            .series
+            .iter()
+            .find(|s| s.lag_p99_us > summary.schedule_lag.limit_p99_us)
+            .map(|s| s.t),
         host_steal_share: Some(timeline.values("host.steal_share")).filter(|v| !v.is_empty()).map(|v| stats::mean(&v)),
     };
     let mut verdict = verdict::decide(&run, &tiers, knee, &facts);
@@ -68,11 +72,13 @@ pub fn analyse(summary: &Summary, timeline: &Timeline, stage: &str) -> (Verdict,
     let hits: f64 = timeline.values("service.cache_hits").iter().sum();
     let misses: f64 = timeline.values("service.cache_misses").iter().sum();
     // The service's own counters, else the cache's CloudWatch hit rate.
-    let hit_ratio = (hits + misses > 0.0)
-        .then(|| hits / (hits + misses))
-        .or_else(|| Some(stats::median(&timeline.values("cloudwatch.cache.hit_rate"))).filter(|_| timeline.series.contains_key("cloudwatch.cache.hit_rate")));
+    let hit_ratio = (hits + misses > 0.0).then(|| hits / (hits + misses)).or_else(|| {
+        Some(stats::median(&timeline.values("cloudwatch.cache.hit_rate")))
+            .filter(|_| timeline.series.contains_key("cloudwatch.cache.hit_rate"))
+    });
     let all = &summary.operations.all;
-    let write_share = if all.completed > 0 { summary.operations.write.completed as f64 / all.completed as f64 } else { 0.0 };
+    let write_share =
+        if all.completed > 0 { summary.operations.write.completed as f64 / all.completed as f64 } else { 0.0 };
     let measured = recommend::Measured { cache_hit_ratio: hit_ratio, achieved_rate: facts.achieved_rate, write_share };
     let mut recommendation = recommend::recommend(stage, &verdict, measured);
     let capped = verdict.evidence.iter().any(|e| e.metric == cloud::AT_MAX_SIZE);

@@ -26,7 +26,11 @@ const WRITE_HEAVY: f64 = 0.2;
 
 /// Profile file name of a stage.
 pub fn profile_of(stage: &str) -> String {
-    if stage == "start" { "single-box".into() } else { stage.into() }
+    if stage == "start" {
+        "single-box".into()
+    } else {
+        stage.into()
+    }
 }
 
 fn index(stage: &str) -> usize {
@@ -78,15 +82,27 @@ pub fn recommend(stage: &str, verdict: &Verdict, measured: Measured) -> Recommen
         expected_ceiling_rps: None,
     };
     if b == "generator" {
-        return stay("scale the load generator, not the service", "a generator that falls behind its schedule under-measures every tier", "a trustworthy measurement".into());
+        return stay(
+            "scale the load generator, not the service",
+            "a generator that falls behind its schedule under-measures every tier",
+            "a trustworthy measurement".into(),
+        );
     }
     if b == "none" {
-        let gain = verdict.headroom.map_or("headroom unknown".into(), |h| format!("room for about {:.1}x this run's peak before the tightest tier saturates", 1.0 + h));
-        return stay("no change needed at this load", "nothing saturated and the SLO held: scaling now would only add cost", gain);
+        let gain = verdict.headroom.map_or("headroom unknown".into(), |h| {
+            format!("room for about {:.1}x this run's peak before the tightest tier saturates", 1.0 + h)
+        });
+        return stay(
+            "no change needed at this load",
+            "nothing saturated and the SLO held: scaling now would only add cost",
+            gain,
+        );
     }
     let Some(next) = target_stage(current, b, measured.write_share) else {
         let (action, reason) = size_up(b);
-        let gain = ceiling(&verdict.tiers, b).map_or("depends on the new size".into(), |c| format!("the tier's ceiling (about {c:.0} req/s now) grows with its box"));
+        let gain = ceiling(&verdict.tiers, b).map_or("depends on the new size".into(), |c| {
+            format!("the tier's ceiling (about {c:.0} req/s now) grows with its box")
+        });
         return stay(action, reason, gain);
     };
     let (action, reason, gain, expected) = move_to(next, b, verdict, measured);
@@ -104,20 +120,34 @@ pub fn recommend(stage: &str, verdict: &Verdict, measured: Measured) -> Recommen
 /// The step for a tier no later stage of the seed fixes.
 fn size_up(tier: &str) -> (&'static str, &'static str) {
     match tier {
-        "cache" => ("use a larger or clustered cache node (ElastiCache cluster mode); locally, give the cache box more CPU",
-            "the cache is at its own limit and every later stage of the seed keeps one cache tier"),
-        "lb" => ("let the load balancer scale: an AWS ELB scales itself; locally, give the lb box more CPU",
-            "the load balancer's box is at its limit; the seed's stages assume an ELB that grows with the load"),
-        "db_replica" => ("add read replicas or give them larger instances",
-            "the replicas carry the reads the cache misses and are at their limit"),
-        "app" => ("raise the app fleet's maximum size or use larger app instances",
-            "the app tier is at its limit with autoscaling (and the later stages) already in place"),
-        "object_store" => ("check the object store's per-call latency (S3 scales itself; a local disk does not)",
-            "object-store calls are slow; no stage of the seed changes the store"),
-        "app-write" => ("add boxes to the write pool or use larger ones",
-            "the write pool's boxes are at their limit; this stage split the API so that writes scale on their own"),
-        "app-read" => ("raise the read pool's autoscaling maximum or use larger read boxes",
-            "the read pool is at its limit with autoscaling already in place"),
+        "cache" => (
+            "use a larger or clustered cache node (ElastiCache cluster mode); locally, give the cache box more CPU",
+            "the cache is at its own limit and every later stage of the seed keeps one cache tier",
+        ),
+        "lb" => (
+            "let the load balancer scale: an AWS ELB scales itself; locally, give the lb box more CPU",
+            "the load balancer's box is at its limit; the seed's stages assume an ELB that grows with the load",
+        ),
+        "db_replica" => (
+            "add read replicas or give them larger instances",
+            "the replicas carry the reads the cache misses and are at their limit",
+        ),
+        "app" => (
+            "raise the app fleet's maximum size or use larger app instances",
+            "the app tier is at its limit with autoscaling (and the later stages) already in place",
+        ),
+        "object_store" => (
+            "check the object store's per-call latency (S3 scales itself; a local disk does not)",
+            "object-store calls are slow; no stage of the seed changes the store",
+        ),
+        "app-write" => (
+            "add boxes to the write pool or use larger ones",
+            "the write pool's boxes are at their limit; this stage split the API so that writes scale on their own",
+        ),
+        "app-read" => (
+            "raise the read pool's autoscaling maximum or use larger read boxes",
+            "the read pool is at its limit with autoscaling already in place",
+        ),
         "queue" => ("add workers to the fleet (or larger worker boxes)", "the workers cannot keep up with the writes"),
         _ => ("give the saturated tier's box more capacity", "no later stage of the seed's path addresses this tier"),
     }
@@ -184,7 +214,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const TIERS: [&str; 9] = ["app", "db_primary", "db_replica", "cache", "object_store", "queue", "lb", "none", "generator"];
+    const TIERS: [&str; 9] =
+        ["app", "db_primary", "db_replica", "cache", "object_store", "queue", "lb", "none", "generator"];
 
     fn verdict(bottleneck: &str) -> Verdict {
         Verdict {
@@ -234,8 +265,14 @@ mod tests {
     #[test]
     fn a_write_bound_primary_goes_to_the_sharded_stage() {
         let m = Measured { write_share: 0.5, ..Measured::default() };
-        assert_eq!(recommend("users-plus", &verdict("db_primary"), m).next_stage.as_deref(), Some("users-plus-plus-plus-plus-plus"));
+        assert_eq!(
+            recommend("users-plus", &verdict("db_primary"), m).next_stage.as_deref(),
+            Some("users-plus-plus-plus-plus-plus")
+        );
         let m = Measured { write_share: 0.01, ..Measured::default() };
-        assert_eq!(recommend("users-plus", &verdict("db_primary"), m).next_stage.as_deref(), Some("users-plus-plus-plus"));
+        assert_eq!(
+            recommend("users-plus", &verdict("db_primary"), m).next_stage.as_deref(),
+            Some("users-plus-plus-plus")
+        );
     }
 }

@@ -103,7 +103,11 @@ impl Signal {
     }
 
     fn fires(&self, v: f64) -> bool {
-        if self.below { v <= self.threshold } else { v >= self.threshold }
+        if self.below {
+            v <= self.threshold
+        } else {
+            v >= self.threshold
+        }
     }
 }
 
@@ -121,7 +125,11 @@ pub(crate) fn round3(x: f64) -> f64 {
 pub fn cores_text(x: f64) -> String {
     let text = format!("{x:.4}");
     let text = text.trim_end_matches('0').trim_end_matches('.');
-    if text.is_empty() || text == "-" { "0".to_owned() } else { text.to_owned() }
+    if text.is_empty() || text == "-" {
+        "0".to_owned()
+    } else {
+        text.to_owned()
+    }
 }
 
 /// Seconds needed to call something persistent in a run of `n` seconds (short runs need
@@ -184,7 +192,13 @@ pub(crate) fn analyse(run: &RunSeries, r: Resource<'_>, signals: Vec<Signal>) ->
     let (saturation, own_signal) = (judged.saturation.clone(), judged.own_signal);
     let resource_bound = (util_persistent && r.own_side) || own_signal;
     let saturated = util_persistent || !saturation.is_empty();
-    let score = if own_signal { 1.0 } else if r.own_side { u_p95 } else { 0.0 };
+    let score = if own_signal {
+        1.0
+    } else if r.own_side {
+        u_p95
+    } else {
+        0.0
+    };
     let own_utilization = if r.own_side { util.clone() } else { Vec::new() };
     Some(TierAnalysis {
         figures: TierFigures {
@@ -218,7 +232,13 @@ struct JudgedSignals {
 }
 
 fn judge_signals(run: &RunSeries, tier: &str, signals: Vec<Signal>, need: usize) -> JudgedSignals {
-    let mut out = JudgedSignals { saturation: Vec::new(), evidence: Vec::new(), own_signal: false, own_seconds: Vec::new(), onset: None };
+    let mut out = JudgedSignals {
+        saturation: Vec::new(),
+        evidence: Vec::new(),
+        own_signal: false,
+        own_seconds: Vec::new(),
+        onset: None,
+    };
     for s in signals {
         let (q, label) = if s.below { (0.05, "p5") } else { (0.95, "p95") };
         let known = flat(&s.values);
@@ -293,7 +313,8 @@ fn longest_run(values: &[Option<f64>], level: f64) -> (usize, usize) {
 
 /// `[first, last]` second where `values` ≥ `level`, or the whole run when never.
 fn window_of(run: &RunSeries, values: &[Option<f64>], level: f64) -> [u64; 2] {
-    let hits: Vec<u64> = values.iter().zip(&run.t).filter(|(v, _)| v.is_some_and(|v| v >= level)).map(|(_, t)| *t).collect();
+    let hits: Vec<u64> =
+        values.iter().zip(&run.t).filter(|(v, _)| v.is_some_and(|v| v >= level)).map(|(_, t)| *t).collect();
     match (hits.first(), hits.last()) {
         (Some(a), Some(b)) => [*a, *b],
         _ => [run.t.first().copied().unwrap_or(0), run.t.last().copied().unwrap_or(0)],

@@ -15,10 +15,7 @@ pub use super::resource::BUSY;
 /// Aligns a timeline series to the run's seconds (missing = None).
 pub(crate) fn aligned(timeline: &Timeline, run: &RunSeries, name: &str) -> Vec<Option<f64>> {
     let Some(col) = timeline.series.get(name) else { return vec![None; run.len()] };
-    run.t
-        .iter()
-        .map(|t| timeline.t.iter().position(|x| x == t).and_then(|i| col.get(i).copied().flatten()))
-        .collect()
+    run.t.iter().map(|t| timeline.t.iter().position(|x| x == t).and_then(|i| col.get(i).copied().flatten())).collect()
 }
 
 fn sum_prefix(timeline: &Timeline, run: &RunSeries, prefix: &str) -> Vec<Option<f64>> {
@@ -63,8 +60,16 @@ fn quota(timeline: &Timeline, tier: &str) -> Option<f64> {
 
 /// "app box" or "2 app boxes", as the evidence names it.
 fn box_label(timeline: &Timeline, tier: &str) -> String {
-    let n = timeline.boxes.iter().find(|b| b.tier == tier).map_or(1, |b| b.members.iter().filter(|m| m.starts_with("cgroup")).count().max(1));
-    if n == 1 { format!("{tier} box") } else { format!("{n} {tier} boxes (quotas summed)") }
+    let n = timeline
+        .boxes
+        .iter()
+        .find(|b| b.tier == tier)
+        .map_or(1, |b| b.members.iter().filter(|m| m.starts_with("cgroup")).count().max(1));
+    if n == 1 {
+        format!("{tier} box")
+    } else {
+        format!("{n} {tier} boxes (quotas summed)")
+    }
 }
 
 /// Box `tier`'s CPU against its quota, with its throttling, as the tier's own resource.
@@ -113,13 +118,28 @@ pub fn analyse_tiers(run: &RunSeries, tl: &Timeline) -> Vec<TierAnalysis> {
     out.extend(cache(run, tl));
     // Load balancer: its own box's CPU; failed connections to its servers are a symptom.
     if let Some(lb) = box_cpu(tl, run, "lb", "lb") {
-        let errors = Signal::symptom("haproxy.errors", aligned(tl, run, "haproxy.errors"), 1.0, "connection or response errors between the load balancer and its servers");
+        let errors = Signal::symptom(
+            "haproxy.errors",
+            aligned(tl, run, "haproxy.errors"),
+            1.0,
+            "connection or response errors between the load balancer and its servers",
+        );
         out.extend(analyse(run, lb, vec![errors]));
     }
     // Object store: no pool to fill; its own answer time per call (a slow store dominates).
     let in_flight_cap = 1.0_f64.max(percentile(&flat(&sum_prefix(tl, run, "service.pool_max.")), 0.5));
-    let store = Resource { unit: "calls in flight", capacity: in_flight_cap, label: "object-store calls".into(), ..pool_view(tl, run, "object_store", in_flight_cap) };
-    let slow = Signal::own("object_store ms per call", per_call_ms(tl, run, "object_store"), 20.0, "object-store calls slower than 20 ms");
+    let store = Resource {
+        unit: "calls in flight",
+        capacity: in_flight_cap,
+        label: "object-store calls".into(),
+        ..pool_view(tl, run, "object_store", in_flight_cap)
+    };
+    let slow = Signal::own(
+        "object_store ms per call",
+        per_call_ms(tl, run, "object_store"),
+        20.0,
+        "object-store calls slower than 20 ms",
+    );
     out.extend(analyse(run, store, vec![slow]));
     out.extend(queue(run, tl));
     out
@@ -137,17 +157,33 @@ fn generator_and_app(run: &RunSeries, tl: &Timeline) -> Vec<TierAnalysis> {
         // use each second is the machine's cores less the generator's. (Other processes are
         // not subtracted: under CFS a light app still gets the CPU it asks for.) An app in a
         // cgroup of its own has its quota whatever the generator's box happens to equal.
-        let shares_machine = !app_in_a_cgroup(tl) && tl.boxes.iter().filter(|b| b.tier == "generator" || b.tier == "app").all(|b| (b.cpu_cores - k).abs() < 1e-9);
+        let shares_machine = !app_in_a_cgroup(tl)
+            && tl
+                .boxes
+                .iter()
+                .filter(|b| b.tier == "generator" || b.tier == "app")
+                .all(|b| (b.cpu_cores - k).abs() < 1e-9);
         if tier == "app" && shares_machine {
-            r.available = Some(aligned(tl, run, "host.cpu_cores.generator").iter().map(|g| Some(k - g.unwrap_or(0.0))).collect());
+            r.available =
+                Some(aligned(tl, run, "host.cpu_cores.generator").iter().map(|g| Some(k - g.unwrap_or(0.0))).collect());
             r.label = "app (sharing the machine with the generator)".into();
         }
         let mut signals = Vec::new();
         if tier != "generator" {
-            signals.push(Signal::symptom("service.shed", aligned(tl, run, "service.shed"), 1.0, "requests shed at the in-flight cap (503)"));
+            signals.push(Signal::symptom(
+                "service.shed",
+                aligned(tl, run, "service.shed"),
+                1.0,
+                "requests shed at the in-flight cap (503)",
+            ));
             // HAProxy queues a request when every app server has its fill: the app tier is
             // slow or full, whatever the reason.
-            signals.push(Signal::symptom("haproxy.queue", aligned(tl, run, "haproxy.queue"), 1.0, "requests queued at the load balancer for a free app server"));
+            signals.push(Signal::symptom(
+                "haproxy.queue",
+                aligned(tl, run, "haproxy.queue"),
+                1.0,
+                "requests queued at the load balancer for a free app server",
+            ));
         }
         out.extend(analyse(run, r, signals));
     }
@@ -170,7 +206,8 @@ fn machine(run: &RunSeries, tl: &Timeline) -> Option<TierAnalysis> {
     if (app - cores).abs() > 1e-9 || app_in_a_cgroup(tl) {
         return None;
     }
-    let run_queue = Signal::own("host.load1", aligned(tl, run, "host.load1"), cores * 1.5, "run queue longer than the cores");
+    let run_queue =
+        Signal::own("host.load1", aligned(tl, run, "host.load1"), cores * 1.5, "run queue longer than the cores");
     let r = Resource {
         tier: "machine",
         unit: "cores",
@@ -190,9 +227,24 @@ fn databases(run: &RunSeries, tl: &Timeline) -> Vec<TierAnalysis> {
     let k = pool_max(tl, "db_primary");
     if k > 0.0 || quota(tl, "db").is_some() {
         let signals = vec![
-            Signal::own("postgres.lock_waiting_backends", aligned(tl, run, "postgres.lock_waiting_backends"), 1.0, "backends waiting on locks (the server's own view)"),
-            Signal::own("postgres.unanswered", aligned(tl, run, "postgres.unanswered"), 1.0, "PostgreSQL did not answer its own statistics query within 500 ms"),
-            Signal::symptom("service.pool_waiting.db_primary", sum_prefix(tl, run, "service.pool_waiting.db_primary"), 2.0, "callers waiting for a database connection"),
+            Signal::own(
+                "postgres.lock_waiting_backends",
+                aligned(tl, run, "postgres.lock_waiting_backends"),
+                1.0,
+                "backends waiting on locks (the server's own view)",
+            ),
+            Signal::own(
+                "postgres.unanswered",
+                aligned(tl, run, "postgres.unanswered"),
+                1.0,
+                "PostgreSQL did not answer its own statistics query within 500 ms",
+            ),
+            Signal::symptom(
+                "service.pool_waiting.db_primary",
+                sum_prefix(tl, run, "service.pool_waiting.db_primary"),
+                2.0,
+                "callers waiting for a database connection",
+            ),
         ];
         let r = box_cpu(tl, run, "db_primary", "db").unwrap_or_else(|| pool_view(tl, run, "db_primary", k.max(1.0)));
         out.extend(analyse(run, r, signals));
@@ -200,10 +252,21 @@ fn databases(run: &RunSeries, tl: &Timeline) -> Vec<TierAnalysis> {
     let k = pool_max(tl, "db_replica");
     if k > 0.0 || quota(tl, "db-replica").is_some() {
         let signals = vec![
-            Signal::own("postgres.replication_lag_bytes", aligned(tl, run, "postgres.replication_lag_bytes"), 16.0 * 1024.0 * 1024.0, "replicas behind the primary"),
-            Signal::symptom("service.pool_waiting.db_replica", sum_prefix(tl, run, "service.pool_waiting.db_replica"), 2.0, "callers waiting for a replica connection"),
+            Signal::own(
+                "postgres.replication_lag_bytes",
+                aligned(tl, run, "postgres.replication_lag_bytes"),
+                16.0 * 1024.0 * 1024.0,
+                "replicas behind the primary",
+            ),
+            Signal::symptom(
+                "service.pool_waiting.db_replica",
+                sum_prefix(tl, run, "service.pool_waiting.db_replica"),
+                2.0,
+                "callers waiting for a replica connection",
+            ),
         ];
-        let r = box_cpu(tl, run, "db_replica", "db-replica").unwrap_or_else(|| pool_view(tl, run, "db_replica", k.max(1.0)));
+        let r = box_cpu(tl, run, "db_replica", "db-replica")
+            .unwrap_or_else(|| pool_view(tl, run, "db_replica", k.max(1.0)));
         out.extend(analyse(run, r, signals));
     }
     out
@@ -218,8 +281,18 @@ fn cache(run: &RunSeries, tl: &Timeline) -> Option<TierAnalysis> {
     }
     let signals = vec![
         Signal::own("redis.evictions", aligned(tl, run, "redis.evictions"), 1.0, "entries evicted for memory"),
-        Signal::own("redis.unanswered", aligned(tl, run, "redis.unanswered"), 1.0, "Redis did not answer INFO within 500 ms"),
-        Signal::symptom("service.tier_errors.cache", aligned(tl, run, "service.tier_errors.cache"), 1.0, "cache calls failing or timing out"),
+        Signal::own(
+            "redis.unanswered",
+            aligned(tl, run, "redis.unanswered"),
+            1.0,
+            "Redis did not answer INFO within 500 ms",
+        ),
+        Signal::symptom(
+            "service.tier_errors.cache",
+            aligned(tl, run, "service.tier_errors.cache"),
+            1.0,
+            "cache calls failing or timing out",
+        ),
         // A cache answers in well under a millisecond on a LAN; calls taking several are
         // queueing somewhere: at a busy server, or in a CPU-starved caller.
         Signal::symptom("cache ms per call", per_call_ms(tl, run, "cache"), 5.0, "cache calls slower than 5 ms"),
@@ -227,9 +300,25 @@ fn cache(run: &RunSeries, tl: &Timeline) -> Option<TierAnalysis> {
     let r = if redis {
         // One command thread: capacity is one core, or the cache box's quota if smaller.
         let k = quota(tl, "cache").unwrap_or(1.0).min(1.0);
-        let throttled = tl.series.contains_key("host.cpu_throttled_share.cache").then(|| aligned(tl, run, "host.cpu_throttled_share.cache"));
-        let label = if quota(tl, "cache").is_some() { box_label(tl, "cache") } else { "redis-server (one command thread)".into() };
-        Resource { tier: "cache", unit: "cores", busy: aligned(tl, run, "redis.cpu_cores"), capacity: k, available: None, throttled, own_side: true, label }
+        let throttled = tl
+            .series
+            .contains_key("host.cpu_throttled_share.cache")
+            .then(|| aligned(tl, run, "host.cpu_throttled_share.cache"));
+        let label = if quota(tl, "cache").is_some() {
+            box_label(tl, "cache")
+        } else {
+            "redis-server (one command thread)".into()
+        };
+        Resource {
+            tier: "cache",
+            unit: "cores",
+            busy: aligned(tl, run, "redis.cpu_cores"),
+            capacity: k,
+            available: None,
+            throttled,
+            own_side: true,
+            label,
+        }
     } else {
         let k = tl.boxes.iter().map(|b| b.cpu_cores).fold(1.0, f64::max);
         Resource { unit: "calls in flight", label: "in-process cache calls".into(), ..pool_view(tl, run, "cache", k) }
@@ -246,7 +335,12 @@ fn queue(run: &RunSeries, tl: &Timeline) -> Option<TierAnalysis> {
     }
     let signals = vec![
         Signal::own("service.queue_depth growth /s", growth(&depth), 1.0, "backlog growing: workers cannot keep up"),
-        Signal::symptom("service.queue_oldest_age_s", aligned(tl, run, "service.queue_oldest_age_s"), 5.0, "oldest job waiting (worker lag)"),
+        Signal::symptom(
+            "service.queue_oldest_age_s",
+            aligned(tl, run, "service.queue_oldest_age_s"),
+            5.0,
+            "oldest job waiting (worker lag)",
+        ),
     ];
     let r = box_cpu(tl, run, "queue", "worker").unwrap_or(Resource {
         tier: "queue",

@@ -77,16 +77,19 @@ fn is_service_tier(t: &TierAnalysis) -> bool {
 
 pub fn decide(run: &RunSeries, tiers: &[TierAnalysis], knee: Option<Knee>, facts: &RunFacts) -> Verdict {
     let all_figures = tiers.iter().map(|t| t.figures.clone()).collect::<Vec<_>>();
-    let verdict = |bottleneck: &str, confidence: &str, sentence: String, evidence: Vec<Evidence>, headroom: Option<f64>| Verdict {
-        bottleneck: bottleneck.into(),
-        confidence: confidence.into(),
-        sentence,
-        knee: knee.clone(),
-        tiers: all_figures.clone(),
-        evidence,
-        headroom,
-        faults: Vec::new(),
-    };
+    let verdict =
+        |bottleneck: &str, confidence: &str, sentence: String, evidence: Vec<Evidence>, headroom: Option<f64>| {
+            Verdict {
+                bottleneck: bottleneck.into(),
+                confidence: confidence.into(),
+                sentence,
+                knee: knee.clone(),
+                tiers: all_figures.clone(),
+                evidence,
+                headroom,
+                faults: Vec::new(),
+            }
+        };
     let generator = tiers.iter().find(|t| t.figures.tier == "generator");
     // Sends that left late while the generator's own threads idled and the embedded service
     // saturated the machine both share: the lateness is the service's CPU, already charged
@@ -128,7 +131,8 @@ pub fn decide(run: &RunSeries, tiers: &[TierAnalysis], knee: Option<Knee>, facts
             (_, true) => "medium",
             _ => "low",
         };
-        let sentence = format!("Bottleneck: {} ({}){}.", describe(&chosen.figures.tier), figures_of(chosen), ceiling_of(chosen));
+        let sentence =
+            format!("Bottleneck: {} ({}){}.", describe(&chosen.figures.tier), figures_of(chosen), ceiling_of(chosen));
         let mut evidence = chosen.evidence.clone();
         if contention {
             evidence.extend(generator_evidence(run, None, facts).into_iter().map(|mut e| {
@@ -142,8 +146,10 @@ pub fn decide(run: &RunSeries, tiers: &[TierAnalysis], knee: Option<Knee>, facts
         return verdict("generator", "high", "The load generator could not keep its schedule on a machine the embedded service saturated, and no service tier could be named from it. Give the generator a box of its own or more CPU.".into(), generator_evidence(run, generator, facts), None);
     }
     let congested = primary_congested(tiers);
-    let mut symptomatic: Vec<&TierAnalysis> =
-        tiers.iter().filter(|t| t.saturated && is_service_tier(t) && !(congested && t.figures.tier == "queue")).collect();
+    let mut symptomatic: Vec<&TierAnalysis> = tiers
+        .iter()
+        .filter(|t| t.saturated && is_service_tier(t) && !(congested && t.figures.tier == "queue"))
+        .collect();
     // An app whose own CPU was not at its limit fills up (sheds, queues at the load balancer)
     // because it waits on a tier behind it: when such a tier shows symptoms too, it is named.
     if symptomatic.iter().any(|t| !is_app_tier(&t.figures.tier)) {
@@ -183,7 +189,8 @@ pub fn decide(run: &RunSeries, tiers: &[TierAnalysis], knee: Option<Knee>, facts
         return verdict("none", "high", sentence, Vec::new(), headroom);
     }
     // The SLO failed and nothing showed saturation: the tier with the largest demand.
-    let top = tiers.iter().filter(|t| is_service_tier(t)).max_by(|a, b| a.figures.demand_s.total_cmp(&b.figures.demand_s));
+    let top =
+        tiers.iter().filter(|t| is_service_tier(t)).max_by(|a, b| a.figures.demand_s.total_cmp(&b.figures.demand_s));
     let tier = top.map_or("none".to_owned(), |t| t.figures.tier.clone());
     let sentence = format!("The SLO was missed but no tier showed saturation; {} carries the largest demand per request, so look there first.", describe(&tier));
     verdict(&tier, "low", sentence, top.map(|t| t.evidence.clone()).unwrap_or_default(), None)
@@ -194,17 +201,27 @@ pub fn decide(run: &RunSeries, tiers: &[TierAnalysis], knee: Option<Knee>, facts
 /// at its limit, and lateness the only complaint against the generator: the overload came
 /// first and the lateness with the collapse it caused (thousands of requests in flight,
 /// timeouts and 503s to handle). Returns that tier and the first late second.
-fn saturated_before_late(run: &RunSeries, tiers: &[TierAnalysis], knee: Option<&Knee>, facts: &RunFacts) -> Option<(TierAnalysis, u64)> {
+fn saturated_before_late(
+    run: &RunSeries,
+    tiers: &[TierAnalysis],
+    knee: Option<&Knee>,
+    facts: &RunFacts,
+) -> Option<(TierAnalysis, u64)> {
     // Sends that never left (every in-flight slot held by a target that stopped answering)
     // count like late ones: from the run's end, when the missing sends are known.
-    let late_from = facts.generator_late_from.or_else(|| facts.generator_reasons.iter().any(|r| never_left(r)).then(|| run.t.last().copied()).flatten())?;
-    let only_late = !facts.generator_reasons.is_empty() && facts.generator_reasons.iter().all(|r| r.starts_with("sends left late") || never_left(r));
-    let generator_on_time = tiers.iter().find(|t| t.figures.tier == "generator").is_none_or(|g| g.onset.is_none_or(|o| o >= late_from));
+    let late_from = facts
+        .generator_late_from
+        .or_else(|| facts.generator_reasons.iter().any(|r| never_left(r)).then(|| run.t.last().copied()).flatten())?;
+    let only_late = !facts.generator_reasons.is_empty()
+        && facts.generator_reasons.iter().all(|r| r.starts_with("sends left late") || never_left(r));
+    let generator_on_time =
+        tiers.iter().find(|t| t.figures.tier == "generator").is_none_or(|g| g.onset.is_none_or(|o| o >= late_from));
     if !only_late || !generator_on_time {
         return None;
     }
     let bound = resource_bound(tiers, facts);
-    let earlier: Vec<&TierAnalysis> = bound.iter().filter(|t| t.onset.is_some_and(|o| o + SATURATED_BEFORE_LATE_S <= late_from)).collect();
+    let earlier: Vec<&TierAnalysis> =
+        bound.iter().filter(|t| t.onset.is_some_and(|o| o + SATURATED_BEFORE_LATE_S <= late_from)).collect();
     pick(run, &earlier, knee).map(|t| (t.clone(), late_from))
 }
 
@@ -227,7 +244,10 @@ fn host_stole(run: &RunSeries, generator: Option<&TierAnalysis>, facts: &RunFact
         value: super::resource::round3(steal),
         threshold: STOLEN,
         window: [run.t.first().copied().unwrap_or(0), run.t.last().copied().unwrap_or(0)],
-        note: format!("the host took {:.0}% of the machine's time on average (host.steal_share, from /proc/stat)", steal * 100.0),
+        note: format!(
+            "the host took {:.0}% of the machine's time on average (host.steal_share, from /proc/stat)",
+            steal * 100.0
+        ),
     });
     Some((sentence, evidence))
 }
@@ -322,7 +342,12 @@ fn pick<'a>(run: &RunSeries, candidates: &[&'a TierAnalysis], knee: Option<&Knee
 fn figures_of(t: &TierAnalysis) -> String {
     let mut figures = Vec::new();
     if t.figures.utilization_p95 > 0.0 {
-        figures.push(format!("utilization p95 {:.0}% of {} {}", t.figures.utilization_p95 * 100.0, t.figures.capacity, t.figures.unit));
+        figures.push(format!(
+            "utilization p95 {:.0}% of {} {}",
+            t.figures.utilization_p95 * 100.0,
+            t.figures.capacity,
+            t.figures.unit
+        ));
     }
     figures.extend(t.figures.saturation.iter().cloned());
     let onset = t.onset.map(|s| format!(" from t = {s} s")).unwrap_or_default();

@@ -150,7 +150,8 @@ fn group_dir_from(proc_cgroup: &str, root: &Path) -> Option<PathBuf> {
         let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next()) else { continue };
         let rel = path.trim_start_matches('/');
         if controllers.split(',').any(|c| c == "cpu") {
-            let mount = ["cpu", "cpu,cpuacct", "cpuacct,cpu", controllers].iter().map(|m| root.join(m)).find(|m| m.is_dir())?;
+            let mount =
+                ["cpu", "cpu,cpuacct", "cpuacct,cpu", controllers].iter().map(|m| root.join(m)).find(|m| m.is_dir())?;
             return Some(mount.join(rel));
         }
         if controllers.is_empty() {

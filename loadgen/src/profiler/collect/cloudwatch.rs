@@ -31,7 +31,12 @@ impl CloudWatchCollector {
         };
         let series = source.fetch(&self.queries, &window).await;
         self.source = Some(source);
-        Ok(Backfill { period_s: window.period_s, window: [window.start, window.end], notes: window.notes, series: series? })
+        Ok(Backfill {
+            period_s: window.period_s,
+            window: [window.start, window.end],
+            notes: window.notes,
+            series: series?,
+        })
     }
 }
 

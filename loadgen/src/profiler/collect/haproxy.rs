@@ -45,7 +45,9 @@ pub fn parse_csv(csv: &str) -> Totals {
     let Some(header) = lines.next() else { return Totals::default() };
     let cols: Vec<&str> = header.trim_start_matches('#').trim().split(',').collect();
     let col = |name: &str| cols.iter().position(|c| *c == name);
-    let num = |fields: &[&str], name: &str| col(name).and_then(|i| fields.get(i)).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let num = |fields: &[&str], name: &str| {
+        col(name).and_then(|i| fields.get(i)).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+    };
     let mut t = Totals::default();
     for line in lines.filter(|l| !l.trim().is_empty()) {
         let f: Vec<&str> = line.split(',').collect();
@@ -77,7 +79,8 @@ impl Collector for HaproxyCollector {
 
     async fn sample(&mut self, elapsed_s: f64) -> Result<BTreeMap<String, f64>, CollectError> {
         let err = |e: &dyn std::fmt::Display| CollectError::new("haproxy", e);
-        let response = self.client.get(&self.url).timeout(std::time::Duration::from_secs(1)).send().await.map_err(|e| err(&e))?;
+        let response =
+            self.client.get(&self.url).timeout(std::time::Duration::from_secs(1)).send().await.map_err(|e| err(&e))?;
         let text = response.text().await.map_err(|e| err(&e))?;
         let t = parse_csv(&text);
         let mut out = BTreeMap::from([
@@ -85,7 +88,12 @@ impl Collector for HaproxyCollector {
             ("haproxy.sessions".to_owned(), t.sessions),
             ("haproxy.servers_up".to_owned(), t.servers_up),
         ]);
-        for (name, value) in [("haproxy.retries", t.retries), ("haproxy.errors", t.errors), ("haproxy.http_5xx", t.http_5xx), ("haproxy.server_connects", t.server_connects)] {
+        for (name, value) in [
+            ("haproxy.retries", t.retries),
+            ("haproxy.errors", t.errors),
+            ("haproxy.http_5xx", t.http_5xx),
+            ("haproxy.server_connects", t.server_connects),
+        ] {
             self.counters.record(name, value, elapsed_s, &mut out);
         }
         Ok(out)

@@ -156,7 +156,9 @@ fn is_member(system: &System, p: &sysinfo::Process, members: &Members) -> bool {
             false
         }
         // Pid sets are matched by `Members::pids` before this is asked.
-        Members::Cgroups { .. } | Members::Pids(_) | Members::GeneratorThreads | Members::EmbeddedServiceThreads => false,
+        Members::Cgroups { .. } | Members::Pids(_) | Members::GeneratorThreads | Members::EmbeddedServiceThreads => {
+            false
+        }
     }
 }
 
@@ -191,19 +193,29 @@ impl Collector for HostCollector {
         out.insert("host.machine_cpu_cores".into(), f64::from(self.system.global_cpu_usage()) / 100.0 * self.cores);
         out.insert("host.load1".into(), System::load_average().one);
         let wants_processes = self.boxes.iter().any(|b| {
-            matches!(b.members, Members::ProcessNames(_) | Members::ProcessTree(_) | Members::Cgroups { .. } | Members::Pids(_))
+            matches!(
+                b.members,
+                Members::ProcessNames(_) | Members::ProcessTree(_) | Members::Cgroups { .. } | Members::Pids(_)
+            )
         });
         if wants_processes {
             // Boxes known by their pids (a launched stage's cgroups) refresh just those: a scan
             // of every process costs tens of milliseconds a second, and it runs inside the
             // generator's own box, where such a burst holds the sending thread back.
-            let by_pid: Option<Vec<sysinfo::Pid>> =
-                self.boxes.iter().filter(|b| !matches!(b.members, Members::GeneratorThreads | Members::EmbeddedServiceThreads)).try_fold(Vec::new(), |mut all, b| {
+            let by_pid: Option<Vec<sysinfo::Pid>> = self
+                .boxes
+                .iter()
+                .filter(|b| !matches!(b.members, Members::GeneratorThreads | Members::EmbeddedServiceThreads))
+                .try_fold(Vec::new(), |mut all, b| {
                     all.extend(b.members.pids()?);
                     Some(all)
                 });
             let which = by_pid.as_deref().map_or(ProcessesToUpdate::All, ProcessesToUpdate::Some);
-            self.system.refresh_processes_specifics(which, true, ProcessRefreshKind::nothing().with_cpu().with_memory().with_disk_usage());
+            self.system.refresh_processes_specifics(
+                which,
+                true,
+                ProcessRefreshKind::nothing().with_cpu().with_memory().with_disk_usage(),
+            );
         }
         let threads = self_thread_cpu_seconds();
         for spec in self.boxes.clone() {

@@ -67,8 +67,8 @@ impl Collector for PostgresCollector {
             Ok(Ok(rows)) => rows,
             Ok(Err(_)) | Err(_) => {
                 self.conn = None; // reconnect next time
-                // The next answer starts the counters afresh: its increase would span the
-                // silence, not one interval.
+                                  // The next answer starts the counters afresh: its increase would span the
+                                  // silence, not one interval.
                 self.counters = CounterRates::default();
                 return Ok(BTreeMap::from([("postgres.unanswered".to_owned(), 1.0)]));
             }

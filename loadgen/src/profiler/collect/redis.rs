@@ -35,10 +35,7 @@ fn err(e: impl std::fmt::Display) -> CollectError {
 
 /// `field:value` pairs of an `INFO` reply.
 pub fn parse_info(text: &str) -> BTreeMap<&str, f64> {
-    text.lines()
-        .filter_map(|l| l.trim_end().split_once(':'))
-        .filter_map(|(k, v)| Some((k, v.parse().ok()?)))
-        .collect()
+    text.lines().filter_map(|l| l.trim_end().split_once(':')).filter_map(|(k, v)| Some((k, v.parse().ok()?))).collect()
 }
 
 #[async_trait]

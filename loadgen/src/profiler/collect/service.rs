@@ -33,7 +33,11 @@ impl ServiceCollector {
     pub fn new(client: reqwest::Client, base_urls: Vec<String>) -> Self {
         let instances = base_urls
             .iter()
-            .map(|u| Instance { url: format!("{}/metrics", u.trim_end_matches('/')), previous: BTreeMap::new(), answered: None })
+            .map(|u| Instance {
+                url: format!("{}/metrics", u.trim_end_matches('/')),
+                previous: BTreeMap::new(),
+                answered: None,
+            })
             .collect();
         Self { client, instances }
     }
@@ -82,9 +86,15 @@ fn label<'a>(s: &PromSample<'a>, key: &str) -> Option<&'a str> {
 pub fn fold_scrape(text: &str, counters: &mut BTreeMap<String, f64>, gauges: &mut BTreeMap<String, f64>) {
     for s in parse_prometheus(text) {
         let (map, key) = match s.name {
-            "scaleloop_tier_busy_seconds_total" => (&mut *counters, format!("service.tier_busy.{}", label(&s, "tier").unwrap_or("?"))),
-            "scaleloop_tier_calls_total" => (&mut *counters, format!("service.tier_calls.{}", label(&s, "tier").unwrap_or("?"))),
-            "scaleloop_tier_errors_total" => (&mut *counters, format!("service.tier_errors.{}", label(&s, "tier").unwrap_or("?"))),
+            "scaleloop_tier_busy_seconds_total" => {
+                (&mut *counters, format!("service.tier_busy.{}", label(&s, "tier").unwrap_or("?")))
+            }
+            "scaleloop_tier_calls_total" => {
+                (&mut *counters, format!("service.tier_calls.{}", label(&s, "tier").unwrap_or("?")))
+            }
+            "scaleloop_tier_errors_total" => {
+                (&mut *counters, format!("service.tier_errors.{}", label(&s, "tier").unwrap_or("?")))
+            }
             "scaleloop_cache_hits_total" => (&mut *counters, "service.cache_hits".into()),
             "scaleloop_cache_misses_total" => (&mut *counters, "service.cache_misses".into()),
             "scaleloop_jobs_done_total" => (&mut *counters, "service.jobs_done".into()),
@@ -97,8 +107,12 @@ pub fn fold_scrape(text: &str, counters: &mut BTreeMap<String, f64>, gauges: &mu
                 }
                 continue;
             }
-            "scaleloop_pool_in_use" => (&mut *gauges, format!("service.pool_in_use.{}", label(&s, "pool").unwrap_or("?"))),
-            "scaleloop_pool_waiting" => (&mut *gauges, format!("service.pool_waiting.{}", label(&s, "pool").unwrap_or("?"))),
+            "scaleloop_pool_in_use" => {
+                (&mut *gauges, format!("service.pool_in_use.{}", label(&s, "pool").unwrap_or("?")))
+            }
+            "scaleloop_pool_waiting" => {
+                (&mut *gauges, format!("service.pool_waiting.{}", label(&s, "pool").unwrap_or("?")))
+            }
             "scaleloop_pool_max" => (&mut *gauges, format!("service.pool_max.{}", label(&s, "pool").unwrap_or("?"))),
             "scaleloop_queue_depth" => (&mut *gauges, "service.queue_depth".into()),
             // Instances whose last readiness probe found an optional / a required backend failing.
@@ -167,7 +181,10 @@ mod tests {
     #[test]
     fn parses_labels_and_values() {
         let s = parse_prometheus(SCRAPE);
-        assert_eq!(s[0], PromSample { name: "scaleloop_tier_busy_seconds_total", labels: vec![("tier", "db_primary")], value: 1.5 });
+        assert_eq!(
+            s[0],
+            PromSample { name: "scaleloop_tier_busy_seconds_total", labels: vec![("tier", "db_primary")], value: 1.5 }
+        );
         assert_eq!(s[1].labels, vec![("route", "/a"), ("method", "GET"), ("status", "200")]);
         assert_eq!(s.len(), 5);
     }

@@ -46,7 +46,13 @@ impl Deployment {
         Ok(settings)
     }
 
-    async fn start_pg_node(&self, settings: &PgSettings, tier: &'static str, name: &str, upstream: Option<u16>) -> Result<Boxed<PgNode>, TopologyError> {
+    async fn start_pg_node(
+        &self,
+        settings: &PgSettings,
+        tier: &'static str,
+        name: &str,
+        upstream: Option<u16>,
+    ) -> Result<Boxed<PgNode>, TopologyError> {
         let dir = settings.root.join(name);
         let logs = self.logs();
         let (s, n, d) = (settings.clone(), name.to_owned(), dir.clone());
@@ -101,6 +107,7 @@ impl Deployment {
     pub(super) fn set_pg_endpoints(&mut self) {
         self.endpoints.primary_url = self.primaries.first().map(|p| p.node.url());
         self.endpoints.replica_urls = self.replicas.iter().map(|r| r.node.url()).collect();
-        self.endpoints.shard_urls = if self.primaries.len() > 1 { self.primaries.iter().map(|p| p.node.url()).collect() } else { Vec::new() };
+        self.endpoints.shard_urls =
+            if self.primaries.len() > 1 { self.primaries.iter().map(|p| p.node.url()).collect() } else { Vec::new() };
     }
 }

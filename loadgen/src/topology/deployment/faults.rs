@@ -41,7 +41,10 @@ impl Deployment {
     /// first), `app` (the first API instance), or a box's own name (`pg-replica-2`, `app-3`).
     /// Returns the server and its box's name.
     pub fn server(&self, target: &str) -> Result<(Server, String), TopologyError> {
-        let missing = |what: &str| TopologyError::Unsupported { profile: self.profile.name.clone(), reason: format!("fault target `{target}`: {what}") };
+        let missing = |what: &str| TopologyError::Unsupported {
+            profile: self.profile.name.clone(),
+            reason: format!("fault target `{target}`: {what}"),
+        };
         let replica = |i: usize| self.replicas.get(i).map(|r| (Server::Replica(i), r.node.name.clone()));
         let found = match target {
             "redis" => self.redis.as_ref().map(|_| (Server::Redis, "redis".to_owned())),
@@ -50,12 +53,9 @@ impl Deployment {
             "standby" | "pg-standby" => self.standby.as_ref().map(|s| (Server::Standby, s.node.name.clone())),
             "replica" => replica(0),
             "app" => self.apps.first().map(|a| (Server::App(a.name.clone()), a.name.clone())),
-            name => self
-                .replicas
-                .iter()
-                .position(|r| r.node.name == name)
-                .and_then(replica)
-                .or_else(|| self.apps.iter().find(|a| a.name == name).map(|a| (Server::App(a.name.clone()), a.name.clone()))),
+            name => self.replicas.iter().position(|r| r.node.name == name).and_then(replica).or_else(|| {
+                self.apps.iter().find(|a| a.name == name).map(|a| (Server::App(a.name.clone()), a.name.clone()))
+            }),
         };
         found.ok_or_else(|| missing("this stage has no such server"))
     }
@@ -83,7 +83,9 @@ impl Deployment {
             Server::Primary => self.primaries.iter().take(1).for_each(|p| p.node.process.signal_group(signal)),
             Server::Standby => self.standby.iter().for_each(|s| s.node.process.signal_group(signal)),
             Server::Replica(i) => self.replicas.get(*i).into_iter().for_each(|r| r.node.process.signal_group(signal)),
-            Server::App(name) => self.apps.iter().filter(|a| &a.name == name).for_each(|a| a.process.signal_group(signal)),
+            Server::App(name) => {
+                self.apps.iter().filter(|a| &a.name == name).for_each(|a| a.process.signal_group(signal))
+            }
         }
     }
 
@@ -135,7 +137,8 @@ impl Deployment {
         let procs = old.cgroup.as_ref().map(BoxCgroup::procs_files).unwrap_or_default();
         let bin = self.bins.redis.clone().unwrap_or_default();
         let (password, port, memory) = (old.node.password().clone(), old.node.port, old.memory_mib);
-        let node = redis::start_on(&bin, &self.run_dir.join("redis"), &password, procs, &self.logs(), memory, port).await?;
+        let node =
+            redis::start_on(&bin, &self.run_dir.join("redis"), &password, procs, &self.logs(), memory, port).await?;
         if let Some(r) = &mut self.redis {
             r.node = node;
         }
@@ -162,10 +165,16 @@ impl Deployment {
     /// dead one's box and server entry go.
     async fn replace_app(&mut self, name: &str) -> Result<String, TopologyError> {
         let Some(role) = self.apps.iter().find(|a| a.name == name).map(|a| a.role) else {
-            return Err(TopologyError::Unsupported { profile: self.profile.name.clone(), reason: format!("no API instance named {name}") });
+            return Err(TopologyError::Unsupported {
+                profile: self.profile.name.clone(),
+                reason: format!("no API instance named {name}"),
+            });
         };
         if self.lb.is_none() {
-            return Err(TopologyError::Unsupported { profile: self.profile.name.clone(), reason: "replacing an API instance needs an `lb` box".into() });
+            return Err(TopologyError::Unsupported {
+                profile: self.profile.name.clone(),
+                reason: "replacing an API instance needs an `lb` box".into(),
+            });
         }
         let new = self.add_instance(role).await?;
         // HAProxy deletes only a server in maintenance; the dead one has no session to wait for.
@@ -181,11 +190,18 @@ impl Deployment {
 }
 
 /// Starts the PostgreSQL node `pick` chooses again on its port and data directory.
-async fn restart_pg(d: &mut Deployment, pick: impl Fn(&mut Deployment) -> Option<&mut Boxed<postgres::PgNode>>) -> Result<String, TopologyError> {
+async fn restart_pg(
+    d: &mut Deployment,
+    pick: impl Fn(&mut Deployment) -> Option<&mut Boxed<postgres::PgNode>>,
+) -> Result<String, TopologyError> {
     let profile = d.profile.name.clone();
-    let Some(settings) = d.pg.clone() else { return Err(TopologyError::Unsupported { profile, reason: "no PostgreSQL".into() }) };
+    let Some(settings) = d.pg.clone() else {
+        return Err(TopologyError::Unsupported { profile, reason: "no PostgreSQL".into() });
+    };
     let logs = d.logs();
-    let Some(b) = pick(d) else { return Err(TopologyError::Unsupported { profile, reason: "that server is gone (failed over?)".into() }) };
+    let Some(b) = pick(d) else {
+        return Err(TopologyError::Unsupported { profile, reason: "that server is gone (failed over?)".into() });
+    };
     let procs = b.cgroup.as_ref().map(BoxCgroup::procs_files).unwrap_or_default();
     let (name, dir, port) = (b.node.name.clone(), b.node.data_dir.clone(), b.node.port);
     b.node = postgres::start(&settings, &name, &dir, port, procs, &logs).await?;

@@ -19,7 +19,10 @@ impl Deployment {
     /// [`Self::add_app_instance`] for a given pool.
     pub async fn add_instance(&mut self, role: Role) -> Result<String, TopologyError> {
         if self.lb.is_none() || role == Role::Worker {
-            return Err(TopologyError::Unsupported { profile: self.profile.name.clone(), reason: "adding API instances needs an `lb` box".into() });
+            return Err(TopologyError::Unsupported {
+                profile: self.profile.name.clone(),
+                reason: "adding API instances needs an `lb` box".into(),
+            });
         }
         let name = self.start_instance(role).await?;
         let port = self.apps.last().and_then(|a| a.port).unwrap_or_default();
@@ -38,7 +41,10 @@ impl Deployment {
     /// it and removes its box.
     pub async fn remove_app_instance(&mut self, name: &str) -> Result<(), TopologyError> {
         let Some(instance) = self.apps.iter().find(|a| a.name == name) else {
-            return Err(TopologyError::Unsupported { profile: self.profile.name.clone(), reason: format!("no API instance named {name}") });
+            return Err(TopologyError::Unsupported {
+                profile: self.profile.name.clone(),
+                reason: format!("no API instance named {name}"),
+            });
         };
         let backend = instance.role.tier();
         if let Some(lb) = &self.lb {
@@ -52,7 +58,8 @@ impl Deployment {
     }
 
     pub(super) fn stop_instance(&mut self, name: &str) {
-        let taken: Vec<AppInstance> = extract(&mut self.apps, name).into_iter().chain(extract(&mut self.workers, name)).collect();
+        let taken: Vec<AppInstance> =
+            extract(&mut self.apps, name).into_iter().chain(extract(&mut self.workers, name)).collect();
         for mut i in taken {
             i.process.stop(GRACE);
             if let Some(cg) = &i.cgroup {
@@ -74,7 +81,10 @@ impl Deployment {
     /// no standby afterwards.
     pub async fn failover(&mut self) -> Result<(), TopologyError> {
         let Some(standby) = self.standby.take() else {
-            return Err(TopologyError::Unsupported { profile: self.profile.name.clone(), reason: "no db-standby to fail over to".into() });
+            return Err(TopologyError::Unsupported {
+                profile: self.profile.name.clone(),
+                reason: "no db-standby to fail over to".into(),
+            });
         };
         standby.node.promote().await?;
         for r in &self.replicas {
@@ -100,7 +110,8 @@ impl Deployment {
 
     /// Replaces every worker and API instance with a fresh one on the current endpoints.
     async fn replace_instances(&mut self) -> Result<(), TopologyError> {
-        let old: Vec<(String, Role)> = self.workers.iter().chain(&self.apps).map(|i| (i.name.clone(), i.role)).collect();
+        let old: Vec<(String, Role)> =
+            self.workers.iter().chain(&self.apps).map(|i| (i.name.clone(), i.role)).collect();
         for (name, role) in old {
             if role == Role::Worker {
                 self.start_instance(Role::Worker).await?;

@@ -85,5 +85,4 @@ impl Deployment {
     pub fn app_urls(&self) -> Vec<String> {
         self.apps.iter().filter_map(|a| a.url()).collect()
     }
-
 }
