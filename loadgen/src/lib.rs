@@ -33,7 +33,7 @@ pub mod run;
 pub mod scenario;
 pub mod schedule;
 pub mod shape;
-pub mod summary;
+pub use loadgen_model::summary;
 pub mod target;
 pub mod topology;
 pub mod up;

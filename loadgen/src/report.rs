@@ -12,10 +12,10 @@ use crate::summary::{
     Verification,
 };
 
+pub use loadgen_model::run_dir::GOOSE_REPORT_FILE;
+pub use loadgen_model::run_dir::INTERVAL_LOG_FILE;
 /// File names inside a run's report directory.
-pub const SUMMARY_FILE: &str = "summary.json";
-pub const INTERVAL_LOG_FILE: &str = "latency.hlog";
-pub const GOOSE_REPORT_FILE: &str = "goose-report.html";
+pub use loadgen_model::run_dir::SUMMARY_FILE;
 
 /// Intended sends per operation in the measured part, from the schedule and the mix.
 fn intended_counts(schedule: &Schedule, scenario: &Scenario, warmup: Duration) -> (u64, u64) {

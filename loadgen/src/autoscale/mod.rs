@@ -22,7 +22,7 @@ use policy::{Policy, TargetTracking};
 use service::config::{AutoscalingConfig, ScalingMetric};
 
 /// The fleet's history in a run directory.
-pub const FLEET_FILE: &str = "fleet.json";
+pub use loadgen_model::run_dir::FLEET_FILE;
 
 /// A launched deployment's API instances as the controller's fleet.
 struct DeploymentFleet(Arc<Mutex<Deployment>>);

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -18,7 +17,8 @@ use crate::profiler::collect::{cloudwatch::CloudWatchCollector, Backfill, Collec
 use crate::{profiler::Timeline, summary::Summary};
 
 /// Written next to `summary.json`.
-pub const CLOUDWATCH_FILE: &str = "cloudwatch.json";
+pub use loadgen_model::cloudwatch::CloudWatchInfo;
+pub use loadgen_model::run_dir::CLOUDWATCH_FILE;
 
 /// `--cloudwatch FILE` and its companions.
 #[derive(Debug, Clone)]
@@ -44,25 +44,6 @@ impl CloudWatchOptions {
     fn ingestion_wait(&self) -> Duration {
         self.wait.unwrap_or(self.deployment.ingestion_delay)
     }
-}
-
-/// What `summary.json` says of the pull (the details are in `cloudwatch.json`).
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct CloudWatchInfo {
-    /// The deployment file's name.
-    pub deployment: String,
-    /// Seconds per CloudWatch data point; `null` when nothing was pulled.
-    pub period_s: Option<i64>,
-    /// Series with data, of those asked for.
-    pub series_with_data: usize,
-    pub series_asked: usize,
-    /// Queries CloudWatch had no data for (`namespace metric dimension=value (stat)`).
-    pub missing: Vec<String>,
-    /// Why nothing was pulled, when so.
-    pub error: Option<String>,
-    /// What a reader should know: short run, coarse period, data possibly not yet ingested.
-    pub notes: Vec<String>,
 }
 
 /// `cloudwatch.json`: every answer as CloudWatch gave it, and what was missing.

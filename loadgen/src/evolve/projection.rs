@@ -10,7 +10,7 @@
 //! adding instances (replicas take reads only; sharding splits writes), which the projection
 //! notes but does not model; network, storage and load balancer costs are left out.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::profiler::Timeline;
 
@@ -45,32 +45,7 @@ impl PriceTable {
     }
 }
 
-/// One tier's projection.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct TierProjection {
-    pub tier: String,
-    /// Core-seconds of CPU per request, measured.
-    pub demand_core_s: f64,
-    /// Cores needed at the design rate (before headroom).
-    pub cores_needed: f64,
-    pub instance_type: String,
-    pub instances: u32,
-    pub usd_per_month: f64,
-}
-
-/// The whole projection.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Projection {
-    /// Requests per second designed for (average × peak factor).
-    pub design_rate: f64,
-    pub peak_factor: f64,
-    pub headroom: f64,
-    pub region: String,
-    pub tiers: Vec<TierProjection>,
-    pub usd_per_month: f64,
-    /// Box tiers measured but not priced (no entry in the table), and other caveats.
-    pub notes: Vec<String>,
-}
+pub use loadgen_model::evolve::{Projection, TierProjection};
 
 /// Core-seconds per request of each box tier (except the generator) over a run's timeline:
 /// Σ CPU / Σ completed requests, from the seconds where both are known.

@@ -11,7 +11,7 @@ use minijinja::Environment;
 
 use super::{EvolveError, EvolveSummary};
 
-pub const EVOLVE_FILE: &str = "evolve.json";
+pub use loadgen_model::run_dir::EVOLVE_FILE;
 const TEMPLATE: &str = include_str!("../../templates/evolve.html");
 
 /// Renders the page.

@@ -2,51 +2,15 @@
 //! (requests served, errors, p99 of reads and writes), the longest stretch without an
 //! acknowledged write, and how long the service took to answer cleanly again.
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
 use super::FaultRecord;
 use crate::profiler::Timeline;
 use crate::recorder::{new_histogram, RecordedRun};
+pub use loadgen_model::faults::FaultFigures;
 
 /// Seconds past a fault's window still searched for its recovery.
 const RECOVERY_SEARCH_S: u64 = 60;
 /// Clean seconds in a row that count as recovered.
 const CLEAN_RUN_S: u64 = 3;
-
-/// What the load saw while a fault lasted.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
-pub struct FaultFigures {
-    /// The whole seconds `[first, last]` of the timeline the figures cover.
-    pub window: [u64; 2],
-    /// Reads answered 200 (with the right payload) in the window.
-    pub reads_ok: u64,
-    /// Writes acknowledged (202) in the window.
-    pub writes_ok: u64,
-    /// Requests that failed in the window (any kind, reads and writes).
-    pub errors: u64,
-    /// p99 of the successful reads in the window, µs (from intended send time).
-    pub read_p99_us: Option<u64>,
-    /// The slowest successful read in the window, µs.
-    pub read_max_us: Option<u64>,
-    /// p99 of the acknowledged writes in the window, µs.
-    pub write_p99_us: Option<u64>,
-    /// Longest stretch of whole seconds, from the fault's first second on, in which no write
-    /// was acknowledged (writes unavailable; 1 s resolution, so write rates of a few per
-    /// second read a second or two without any by chance).
-    pub write_gap_s: u64,
-    /// Writes that failed from the fault's first second until a minute after its end.
-    pub write_errors: u64,
-    /// Write unavailability as clients saw it: the seconds from the first to the last second
-    /// with a failed write over that span, inclusive (0: none failed).
-    pub writes_failing_s: u64,
-    /// Seconds from the fault's first second until 3 seconds in a row answered without an
-    /// error (0: no error at all); `None`: not within a minute of its end.
-    pub recovered_after_s: Option<u64>,
-    /// A cache fault that ended: seconds from its end until the service counted cache hits
-    /// again (`service.cache_hits`); `None`: not seen within the run.
-    pub cache_hits_after_s: Option<u64>,
-}
 
 fn count_in(run: &RecordedRun, tag: usize, s: u64) -> u64 {
     run.tags[tag].per_second.get(s as usize).map_or(0, |h| h.len())

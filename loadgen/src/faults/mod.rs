@@ -18,7 +18,8 @@
 pub mod figures;
 pub mod inject;
 
-use std::collections::BTreeMap;
+pub use loadgen_model::faults::FaultRecord;
+
 use std::time::Duration;
 
 use schemars::JsonSchema;
@@ -108,43 +109,6 @@ pub fn validate(faults: &[FaultSpec], duration: Duration) -> Result<(), (String,
         }
     }
     Ok(())
-}
-
-/// A fault as it happened, on the measured timeline (seconds since its start).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
-pub struct FaultRecord {
-    /// The box it was done to (`redis`, `pg-replica-1`, `app-2`, `haproxy`, `pg-primary`).
-    pub target: String,
-    /// The tier the verdict names for it: `cache`, `lb`, `db_primary`, `db_replica`, `app`.
-    pub tier: String,
-    /// `kill`, `pause`, `restart`, `failover`.
-    pub action: String,
-    /// When it was done.
-    pub started_s: f64,
-    /// When the server served again (started again, resumed, failed over); `None`: it
-    /// stayed down to the end of the run.
-    pub ended_s: Option<f64>,
-    /// `ok`, or what went wrong doing or undoing it.
-    pub outcome: String,
-    /// What replaced it (a new API instance's name, the promoted standby), when not itself.
-    #[serde(default)]
-    pub replaced_by: Option<String>,
-    /// `/healthz` through the stage's front door, polled every 250 ms from the fault until 5 s
-    /// after its end: status (`ok`, `degraded`, `unavailable`, `http_<code>`, `no_answer`) →
-    /// times seen.
-    #[serde(default)]
-    pub healthz: BTreeMap<String, u64>,
-    /// The load's figures over the fault's window, from the run's own recordings.
-    #[serde(default)]
-    pub figures: Option<figures::FaultFigures>,
-}
-
-impl FaultRecord {
-    /// The whole seconds of the timeline the fault covered: `[first, last]`.
-    pub fn window(&self, run_end_s: f64) -> [u64; 2] {
-        let end = self.ended_s.unwrap_or(run_end_s).max(self.started_s);
-        [self.started_s.floor() as u64, (end.ceil() as u64).saturating_sub(1).max(self.started_s.floor() as u64)]
-    }
 }
 
 #[cfg(test)]

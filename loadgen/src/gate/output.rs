@@ -10,10 +10,10 @@ use super::check::{Check, GateResult, Group, Status};
 use super::stats::Decision;
 use super::GateError;
 
+pub use loadgen_model::run_dir::GATE_JSON_FILE as JSON_FILE;
+pub use loadgen_model::run_dir::GATE_JUNIT_FILE as JUNIT_FILE;
 /// File names inside the gate's output directory.
-pub const MARKDOWN_FILE: &str = "gate-summary.md";
-pub const JUNIT_FILE: &str = "gate-junit.xml";
-pub const JSON_FILE: &str = "gate-result.json";
+pub use loadgen_model::run_dir::GATE_MARKDOWN_FILE as MARKDOWN_FILE;
 
 const GROUPS: [Group; 3] = [Group::Figures, Group::Slo, Group::Ab];
 

@@ -20,12 +20,12 @@ pub mod stages;
 mod view;
 
 /// The report's file name inside a run directory.
-pub const INDEX_FILE: &str = "index.html";
-/// The profiler's timeline, serialized with serde_json.
-pub const TIMELINE_FILE: &str = "timeline.json";
+pub use loadgen_model::run_dir::INDEX_FILE;
+pub use loadgen_model::run_dir::PROFILE_FILE;
 /// Optional copies of the scenario and profile used, shown on the page when present.
-pub const SCENARIO_FILE: &str = "scenario.toml";
-pub const PROFILE_FILE: &str = "profile.toml";
+pub use loadgen_model::run_dir::SCENARIO_FILE;
+/// The profiler's timeline, serialized with serde_json.
+pub use loadgen_model::run_dir::TIMELINE_FILE;
 
 const TEMPLATE_NAME: &str = "report.html";
 const TEMPLATE: &str = include_str!("../../templates/report.html");

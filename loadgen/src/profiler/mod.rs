@@ -4,7 +4,7 @@
 
 pub mod analysis;
 pub mod collect;
-pub mod model;
+pub use loadgen_model::timeline as model;
 pub mod sampler;
 pub mod session;
 

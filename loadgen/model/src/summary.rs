@@ -46,14 +46,14 @@ pub struct Summary {
     pub files: ReportFiles,
     /// Which tier limited the run, with evidence (absent when the run was not profiled).
     #[serde(default)]
-    pub verdict: Option<crate::profiler::Verdict>,
+    pub verdict: Option<crate::timeline::Verdict>,
     /// The next scaling stage and its expected gain (absent when the run was not profiled).
     #[serde(default)]
-    pub recommendation: Option<crate::profiler::Recommendation>,
+    pub recommendation: Option<crate::timeline::Recommendation>,
     /// CloudWatch figures pulled onto the timeline (`--cloudwatch FILE`): what was asked,
     /// what was missing, and why nothing was, when so. Details in `cloudwatch.json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cloudwatch: Option<crate::cloudwatch::pull::CloudWatchInfo>,
+    pub cloudwatch: Option<crate::cloudwatch::CloudWatchInfo>,
     /// The stage's service boxes: mean cores, box-seconds and the rate per core of fleet
     /// (absent when the run was not profiled or the target's boxes are unknown).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -65,10 +65,10 @@ pub struct Summary {
     /// This process's part of a distributed run (`--worker I/N`): its share, start and clock
     /// offset against the target (absent for a single-process run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub worker: Option<crate::distributed::WorkerInfo>,
+    pub worker: Option<crate::workers::WorkerInfo>,
     /// A merged run's workers, one entry each, by index (empty unless merged from workers).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub workers: Vec<crate::distributed::WorkerInfo>,
+    pub workers: Vec<crate::workers::WorkerInfo>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
