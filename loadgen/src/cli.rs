@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::args::parse_duration;
+pub use crate::args::{default_dir, CloudWatchArgs};
 use crate::exit::EXIT_CODES_HELP;
 
 /// scaleloop's load generator: open-model arrival rates on Goose, latency from the
@@ -31,7 +33,7 @@ pub enum Command {
     Merge(MergeArgs),
     /// Write a distributed run's corpus once, before its workers start: preload the
     /// scenario's items into the target and save their ids for every worker's --corpus.
-    Preload(crate::preload::PreloadArgs),
+    Preload(PreloadArgs),
     /// Render the Kubernetes manifests of a distributed run (an Indexed Job of N workers on a
     /// shared volume and the Job that merges their runs), with the start time filled in.
     #[command(name = "k8s-job")]
@@ -179,24 +181,6 @@ pub struct RunArgs {
     pub distributed: crate::distributed::args::DistributedArgs,
 }
 
-/// Pulling a real AWS deployment's CloudWatch metrics onto the run's timeline.
-#[derive(Debug, Args, Default)]
-pub struct CloudWatchArgs {
-    /// AWS deployment description (e.g. deployments/aws-example.toml): which CloudWatch
-    /// resources make up each tier. After the run (with --target) its metrics are pulled
-    /// with GetMetricData, merged into timeline.json and cloudwatch.json, and the verdict is
-    /// drawn again with them. Credentials and region come from the AWS SDK's default chain.
-    #[arg(long, value_name = "FILE")]
-    pub cloudwatch: Option<PathBuf>,
-    /// CloudWatch endpoint (overrides the file's endpoint_url and the SDK's default).
-    #[arg(long, value_name = "URL", requires = "cloudwatch")]
-    pub cloudwatch_endpoint_url: Option<String>,
-    /// How long after the run to wait for CloudWatch to ingest its last data points before
-    /// pulling (default: the file's ingestion_delay, 3m); e.g. 0s to pull at once.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "cloudwatch")]
-    pub cloudwatch_wait: Option<Duration>,
-}
-
 #[derive(Debug, Args)]
 pub struct MergeArgs {
     /// Report directories (each with summary.json and latency.hlog) to merge: runs of one
@@ -220,43 +204,21 @@ pub struct ReportArgs {
     pub cloudwatch: CloudWatchArgs,
 }
 
-/// `loadgen report <run-dir>`: 0 when written, 2 when the run's files are missing or
-/// unreadable, 1 otherwise. With `--cloudwatch`: 2 for a bad deployment file, no region or
-/// credentials, 3 when CloudWatch cannot be reached or throttles, 1 for its other errors.
-pub fn report_command(args: &ReportArgs) -> crate::Exit {
-    use crate::html::HtmlError;
-    if args.cloudwatch.cloudwatch.is_some() {
-        return crate::cloudwatch::command::report_with_cloudwatch(&args.run_dir, &args.cloudwatch);
-    }
-    match crate::html::rebuild_report(&args.run_dir) {
-        Ok(path) => {
-            println!("report: {}", path.display());
-            crate::Exit::Ok
-        }
-        Err(e) => {
-            eprintln!("loadgen report: {e}");
-            match e {
-                HtmlError::Json { .. } | HtmlError::Io { action: "reading", .. } => crate::Exit::BadInput,
-                _ => crate::Exit::Failure,
-            }
-        }
-    }
-}
-
-/// `name` in the current directory if it exists there, else in the source checkout.
-pub fn default_dir(name: &str) -> PathBuf {
-    let here = PathBuf::from(name);
-    if here.is_dir() {
-        return here;
-    }
-    let checkout = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(name);
-    if checkout.is_dir() {
-        checkout
-    } else {
-        here
-    }
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime_serde::re::humantime::parse_duration(text).map_err(|e| e.to_string())
+// `loadgen preload`'s arguments (its handler is `commands::preload`).
+#[derive(Debug, Args)]
+pub struct PreloadArgs {
+    /// Scenario (name or .toml path): its seed and `keys.preload` say what is written.
+    #[arg(long, short = 's')]
+    pub scenario: String,
+    #[arg(long, default_value_os_t = default_dir("scenarios"))]
+    pub scenarios_dir: PathBuf,
+    /// Override the scenario's seed (as the workers' --seed must, then).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Base URL of the target the workers will drive.
+    #[arg(long, short = 't', value_name = "URL")]
+    pub target: String,
+    /// Where to write the corpus file (must not exist yet).
+    #[arg(long, value_name = "FILE")]
+    pub corpus: PathBuf,
 }

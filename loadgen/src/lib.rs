@@ -1,43 +1,45 @@
-//! scaleloop's load generator: open-model, Zipf-skewed 100:1 traffic on Goose 0.19, with
-//! latency measured from the intended send time into HdrHistogram.
+//! scaleloop's harness: open-model, Zipf-skewed 100:1 traffic on Goose 0.19, latency measured
+//! from the intended send time into HdrHistogram, a profiler whose verdict names the saturated
+//! tier, and the loop that moves a stage to the next one.
 //!
-//! The entry point for other tools is [`run::run`] (one run, returning its [`Summary`]
-//! and report directory); [`summary::Summary`] is the stable `summary.json` format and
-//! [`merge::merge`] combines several generator processes' reports; [`gate`] is the CI
-//! performance regression gate.
+//! This crate is the top of the layers (see the README's "Layout"): the commands and the
+//! orchestration that ties the lower crates together. It re-exports them at the paths the
+//! library had before the split, so `loadgen::summary::Summary`, `loadgen::topology::Topology`
+//! or `loadgen::html::rebuild_report` keep working:
+//!
+//! - `loadgen_model` (leaf): [`summary`], the timeline ([`profiler::model`]), the run directory.
+//! - `loadgen_generator`: [`scenario`], [`schedule`], [`pacer`], [`attack`], [`recorder`], …
+//! - `loadgen_topology`: [`topology`], [`target`], [`autoscale`].
+//! - `loadgen_analysis`: [`profiler::analysis`]; `loadgen_probes`: [`profiler::collect`],
+//!   [`profiler::sampler`], CloudWatch's client ([`cloudwatch`]); `loadgen_report`: [`html`]
+//!   and the terminal text ([`report`]).
+//!
+//! Its own modules: [`commands`] (one file per subcommand, one runtime builder, one error →
+//! exit-code map) over [`cli`] and [`args`]; [`run`] (one run, returning its [`Summary`] and
+//! report directory) with [`profiler::session`]; [`evolve`] and [`gate`] as loops over runs;
+//! [`merge`] and [`distributed`] for runs split over several generators; [`faults`] done to a
+//! launched stage during a run; [`exit`] codes.
 
-pub mod attack;
-pub mod autoscale;
+pub mod args;
 pub mod capacity;
 pub mod cli;
 pub mod cloudwatch;
-pub mod cpu;
+pub mod commands;
 pub mod distributed;
 pub mod evolve;
 pub mod exit;
 pub mod faults;
 pub mod gate;
-pub mod html;
-pub mod http1;
-pub mod keys;
 pub mod merge;
-pub mod pacer;
-pub mod preload;
 pub mod profiler;
-pub mod progress;
-pub mod recorder;
-pub mod redact;
 pub mod report;
-pub mod requests;
 pub mod run;
-pub mod scenario;
-pub mod schedule;
-pub mod shape;
+pub use loadgen_generator::{
+    attack, cpu, http1, keys, pacer, progress, recorder, redact, requests, scenario, schedule, shape, verify,
+};
 pub use loadgen_model::summary;
-pub mod target;
-pub mod topology;
-pub mod up;
-pub mod verify;
+pub use loadgen_report::html;
+pub use loadgen_topology::{self as topology, autoscale, target};
 
 pub use exit::Exit;
 pub use run::{run, RunError, RunOptions, RunReport};

@@ -5,16 +5,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::attack::{self, AttackContext, AttackError, AttackSettings, Workload};
 use crate::distributed::Distributed;
-use crate::keys::{write_body, KeySpace, OperationMix};
+use crate::keys::{KeySpace, OperationMix};
 use crate::pacer::Pacer;
 use crate::recorder::Recorder;
 use crate::report::{self, CpuUse, RunFacts};
-use crate::requests::{self, ApiUrls, ReplyBody};
+use crate::requests::ApiUrls;
 use crate::scenario::Scenario;
 use crate::schedule::{users_for, Schedule, Share};
 use crate::summary::Summary;
@@ -64,8 +63,8 @@ pub enum RunError {
     RunIdTaken { path: PathBuf },
     #[error(transparent)]
     Distributed(#[from] crate::distributed::DistributedError),
-    #[error("scenario {scenario}: [[faults]] need a stage the launcher brings up (--profile NAME, not --embedded or --target): there is no server of ours to {action} on a {kind} target")]
-    FaultsNeedStage { scenario: String, action: String, kind: String },
+    #[error(transparent)]
+    FaultsNeedStage(#[from] crate::faults::inject::FaultsNeedStage),
 }
 
 impl RunError {
@@ -74,7 +73,7 @@ impl RunError {
     pub fn is_bad_input(&self) -> bool {
         match self {
             Self::Target(t) => t.is_bad_input(),
-            Self::RunIdTaken { .. } | Self::Distributed(_) | Self::FaultsNeedStage { .. } => true,
+            Self::RunIdTaken { .. } | Self::Distributed(_) | Self::FaultsNeedStage(_) => true,
             _ => false,
         }
     }
@@ -90,65 +89,12 @@ struct LaunchedView {
     instance_urls: Vec<String>,
 }
 
-/// Seed offset that keeps preload payloads apart from the run's writes.
-const PRELOAD_SEED: u64 = 0x9e1_0ad;
-
 /// The default run id: `<UTC timestamp>-<scenario>`.
 pub fn default_run_id(scenario: &str) -> String {
     format!("{}-{scenario}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"))
 }
 
-/// Tries of one preload write answered "not now" (503, or no connection) before it counts as
-/// failed.
-const PRELOAD_TRIES: u32 = 5;
-
-/// One preload write, tried again after a 503 or a refused connection (a stage just brought
-/// up may still be taking its instances into the load balancer, or shedding while its
-/// workers start), with a doubling pause from 200 ms.
-async fn preload_write(client: &reqwest::Client, api: &ApiUrls, body: &crate::keys::WriteBody) -> requests::Reply {
-    let mut pause = Duration::from_millis(200);
-    let mut tries = 1;
-    loop {
-        let reply = requests::write(client, api, body).await;
-        let transient = matches!(reply.status, Some(503)) || reply.error.as_deref() == Some("connect");
-        if !transient || tries >= PRELOAD_TRIES {
-            return reply;
-        }
-        tokio::time::sleep(pause).await;
-        pause *= 2;
-        tries += 1;
-    }
-}
-
-/// Writes the corpus of `scenario.keys.preload` items; returns their ids in rank order.
-pub async fn preload(client: &reqwest::Client, api: &ApiUrls, scenario: &Scenario) -> Result<Vec<String>, TargetError> {
-    let seed = scenario.seed ^ PRELOAD_SEED;
-    let count = u64::from(scenario.keys.preload);
-    let replies: Vec<(u64, requests::Reply)> = futures::stream::iter(0..count)
-        .map(|i| {
-            let body = write_body(seed, i, &scenario.payload, scenario.keys.users);
-            async move { (i, preload_write(client, api, &body).await) }
-        })
-        .buffer_unordered(16)
-        .collect()
-        .await;
-    let mut ids: Vec<(u64, String)> = Vec::with_capacity(replies.len());
-    let mut failures = Vec::new();
-    for (i, reply) in replies {
-        match reply.body {
-            ReplyBody::Created { content_id } => ids.push((i, content_id)),
-            _ => failures.push(reply.error.unwrap_or_default()),
-        }
-    }
-    if failures.len() as u64 > count / 10 {
-        return Err(TargetError::Preload {
-            url: api.content().to_string(),
-            reason: format!("{} of {count} writes failed (first: {})", failures.len(), failures[0]),
-        });
-    }
-    ids.sort();
-    Ok(ids.into_iter().map(|(_, id)| id).collect())
-}
+pub use loadgen_topology::target::corpus::preload;
 
 /// The HTTP client of a run (also used by the gate for its `/metrics` scrapes).
 pub fn http_client() -> Result<reqwest::Client, RunError> {
@@ -451,7 +397,7 @@ async fn drive(
         add_capacity(&mut summary, &timeline, &measured, profile.as_ref());
     }
     if let Some(d) = distributed {
-        crate::distributed::merged::record_worker(&mut summary, d, start_plan.as_ref(), started_at, scenario, clock);
+        crate::merge::workers::record_worker(&mut summary, d, start_plan.as_ref(), started_at, scenario, clock);
     }
     crate::profiler::session::write_timeline(dir, &timeline).map_err(report_error)?;
     let scenario_text = crate::redact::secrets(&scenario.source_text);

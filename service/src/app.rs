@@ -113,7 +113,7 @@ impl App {
 async fn probe_loop(state: AppState, stop: CancellationToken) {
     let every = state.readiness.interval;
     loop {
-        state.readiness.check(&state).await;
+        state.readiness.check(state.backends()).await;
         tokio::select! {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(every) => {}

@@ -4,6 +4,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// Longest one backend's probe may take before it counts as failing.
+pub const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A backend call failed. `Unavailable` means "the server did not answer" (503, retry later);
 /// `Other` is a bug or data problem (500).
 #[derive(Debug, thiserror::Error)]

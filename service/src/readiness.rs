@@ -21,10 +21,17 @@ use std::{
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::{backend::Probe, http::AppState};
+pub use crate::backend::PING_TIMEOUT;
+use crate::{backend::Probe, cache::Cache, db::Database, queue::JobQueue, store::PayloadStore};
 
-/// Longest one backend's probe may take before it counts as failing.
-pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
+/// The backends a probe asks (the service's state lends them: readiness needs nothing else).
+#[derive(Clone, Copy)]
+pub struct Backends<'a> {
+    pub db: &'a dyn Database,
+    pub cache: Option<&'a dyn Cache>,
+    pub store: &'a PayloadStore,
+    pub queue: &'a dyn JobQueue,
+}
 
 /// Overall state of the instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -115,7 +122,7 @@ impl Readiness {
     /// answered at once: a health check must not take as long as the slowest backend's
     /// timeout, or the load balancer, whose checks time out far sooner, takes every instance
     /// out together for an optional backend that stopped answering.
-    pub async fn check(&self, state: &AppState) -> Arc<Health> {
+    pub async fn check(&self, state: Backends<'_>) -> Arc<Health> {
         if self.cached.is_refreshing() {
             if let Some(latest) = self.latest() {
                 return latest;
@@ -159,7 +166,7 @@ async fn bounded(name: &str, ping: impl Future<Output = Option<String>>) -> Opti
 }
 
 /// Asks every backend at once (the slowest bounds the probe, not their sum).
-async fn probe_all(state: &AppState) -> Vec<Probe> {
+async fn probe_all(state: Backends<'_>) -> Vec<Probe> {
     // The database bounds each of its pools' pings itself (a stalled replica must not make
     // the primary look down); this outer bound only catches a stuck implementation.
     let db = async {
@@ -168,7 +175,7 @@ async fn probe_all(state: &AppState) -> Vec<Probe> {
             .unwrap_or_else(|_| vec![Probe::new("database", true, Some(format!("no answer within {PING_TIMEOUT:?}")))])
     };
     let cache = async {
-        match &state.cache {
+        match state.cache {
             Some(cache) => Some(Probe::new("cache", false, bounded("cache", cache.ping()).await)),
             None => None,
         }

@@ -76,3 +76,16 @@ pub struct FaultFigures {
     /// again (`service.cache_hits`); `None`: not seen within the run.
     pub cache_hits_after_s: Option<u64>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_covers_the_seconds_the_fault_lasted() {
+        let r = FaultRecord { started_s: 10.2, ended_s: Some(20.5), ..Default::default() };
+        assert_eq!(r.window(60.0), [10, 20]);
+        let r = FaultRecord { started_s: 10.0, ended_s: None, ..Default::default() };
+        assert_eq!(r.window(30.0), [10, 29]);
+    }
+}

@@ -11,6 +11,7 @@
 //! - [`faults`], [`workers`], [`cloudwatch`]: the parts of a summary or timeline that faults,
 //!   distributed runs and CloudWatch pulls add.
 //! - [`evolve`]: `evolve.json`, the scaling loop's record.
+//! - [`stages`]: the seed's scaling path, one list (ids, titles, profiles).
 //! - [`run_dir`]: the run directory: every file name in it, and reading and writing its JSON.
 
 pub mod capacity;
@@ -18,6 +19,7 @@ pub mod cloudwatch;
 pub mod evolve;
 pub mod faults;
 pub mod run_dir;
+pub mod stages;
 pub mod summary;
 pub mod timeline;
 pub mod workers;

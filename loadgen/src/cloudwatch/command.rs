@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::{pull, CloudWatchError, CloudWatchOptions, CloudWatchSource};
-use crate::{cli::CloudWatchArgs, Exit};
+use crate::args::CloudWatchArgs;
 
 /// The options of `args`, or `None` without `--cloudwatch`. A bad deployment file is an error
 /// before anything runs.
@@ -21,21 +21,6 @@ pub async fn preflight(options: &CloudWatchOptions) {
     let file = options.file.display().to_string();
     if let Err(e) = CloudWatchSource::connect(&options.deployment, &file, options.endpoint_url.as_deref()).await {
         eprintln!("cloudwatch: {e}\ncloudwatch: the run goes on; its client-side results will be written");
-    }
-}
-
-/// The exit code for a pull that failed.
-pub fn exit_for(error: &CloudWatchError) -> Exit {
-    match error {
-        CloudWatchError::Deployment(_)
-        | CloudWatchError::NoRegion { .. }
-        | CloudWatchError::NoCredentials { .. }
-        | CloudWatchError::BadCredentials { .. }
-        | CloudWatchError::AccessDenied { .. }
-        | CloudWatchError::RunFiles { .. }
-        | CloudWatchError::Expired(_) => Exit::BadInput,
-        CloudWatchError::Unreachable { .. } | CloudWatchError::Throttled { .. } => Exit::TargetUnreachable,
-        CloudWatchError::Service { .. } | CloudWatchError::Write { .. } => Exit::Failure,
     }
 }
 
@@ -63,36 +48,4 @@ pub async fn pull_and_print(dir: &Path, options: &CloudWatchOptions) -> Result<p
         eprintln!("cloudwatch: note: {n}");
     }
     Ok(outcome)
-}
-
-/// `loadgen report <run-dir> --cloudwatch FILE`.
-pub fn report_with_cloudwatch(dir: &Path, args: &CloudWatchArgs) -> Exit {
-    let options = match options(args) {
-        Ok(Some(o)) => o,
-        Ok(None) => return Exit::BadInput,
-        Err(e) => {
-            eprintln!("loadgen report: {e}");
-            return Exit::BadInput;
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("loadgen report: starting the runtime: {e}");
-            return Exit::Failure;
-        }
-    };
-    match runtime.block_on(pull_and_print(dir, &options)) {
-        Ok(outcome) => match outcome.error {
-            Some(e) => exit_for(&e),
-            None => {
-                println!("report: {}", dir.join(crate::html::INDEX_FILE).display());
-                Exit::Ok
-            }
-        },
-        Err(e) => {
-            eprintln!("loadgen report: {e}");
-            exit_for(&e)
-        }
-    }
 }

@@ -4,47 +4,19 @@
 //! `cloudwatch.json`, merge the series into `timeline.json`, and draw the verdict again.
 //! A failed pull leaves the run's own files as they were and is recorded, never fatal to them.
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{
-    align, deployment::AwsDeployment, query, signals, source::PulledSeries, CloudWatchError, CloudWatchSource,
-};
+use super::{align, query, signals, source::PulledSeries, CloudWatchError, CloudWatchSource};
 use crate::profiler::collect::{cloudwatch::CloudWatchCollector, Backfill, CollectError, Collector};
 use crate::{profiler::Timeline, summary::Summary};
 
 /// Written next to `summary.json`.
+pub use super::CloudWatchOptions;
 pub use loadgen_model::cloudwatch::CloudWatchInfo;
 pub use loadgen_model::run_dir::CLOUDWATCH_FILE;
-
-/// `--cloudwatch FILE` and its companions.
-#[derive(Debug, Clone)]
-pub struct CloudWatchOptions {
-    pub file: PathBuf,
-    pub deployment: AwsDeployment,
-    /// `--cloudwatch-endpoint-url`: wins over the file's `endpoint_url`.
-    pub endpoint_url: Option<String>,
-    /// `--cloudwatch-wait`: how long after the run's end to wait before pulling (default: the
-    /// file's `ingestion_delay`).
-    pub wait: Option<Duration>,
-}
-
-impl CloudWatchOptions {
-    pub fn load(
-        file: &Path,
-        endpoint_url: Option<String>,
-        wait: Option<Duration>,
-    ) -> Result<Self, super::DeploymentError> {
-        Ok(Self { file: file.to_owned(), deployment: AwsDeployment::load(file)?, endpoint_url, wait })
-    }
-
-    fn ingestion_wait(&self) -> Duration {
-        self.wait.unwrap_or(self.deployment.ingestion_delay)
-    }
-}
 
 /// `cloudwatch.json`: every answer as CloudWatch gave it, and what was missing.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

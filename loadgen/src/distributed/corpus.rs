@@ -115,7 +115,7 @@ pub async fn obtain(
         return Ok(file.ids);
     }
     if d.share.index == 0 {
-        let ids = crate::run::preload(client, api, scenario).await?;
+        let ids = crate::target::corpus::preload(client, api, scenario).await?;
         CorpusFile::new(scenario, &target, ids.clone()).write(path)?;
         return Ok(ids);
     }

@@ -10,8 +10,8 @@ use clap::Args;
 use serde::Serialize;
 
 use super::DistributedError;
-use crate::cli::default_dir;
-use crate::{Exit, Scenario};
+use crate::args::default_dir;
+use crate::Scenario;
 
 const TEMPLATE: &str = include_str!("../../templates/k8s-job.yaml");
 
@@ -151,28 +151,6 @@ pub fn render(args: &K8sJobArgs, now: chrono::DateTime<chrono::Utc>) -> Result<S
     let mut text = template.render(minijinja::Value::from(minijinja::value::Serde(&values))).map_err(template_error)?;
     text.push('\n');
     Ok(text)
-}
-
-/// Runs `loadgen k8s-job`: 0 rendered, 2 bad input, 1 the file could not be written.
-pub fn k8s_job_command(args: &K8sJobArgs) -> Exit {
-    let text = match render(args, chrono::Utc::now()) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("loadgen k8s-job: {e}");
-            return Exit::BadInput;
-        }
-    };
-    match &args.out {
-        None => print!("{text}"),
-        Some(path) => {
-            if let Err(e) = std::fs::write(path, text) {
-                eprintln!("loadgen k8s-job: writing {}: {e}", path.display());
-                return Exit::Failure;
-            }
-            eprintln!("manifests written: {}", path.display());
-        }
-    }
-    Exit::Ok
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {

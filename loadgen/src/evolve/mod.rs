@@ -9,7 +9,7 @@
 //! under `reports/<run-id>/<stage>/`; the loop's own summary (`evolve.json`) and page
 //! (`index.html`) sit at the top.
 
-pub mod projection;
+pub use loadgen_analysis::projection;
 pub mod report;
 pub mod search;
 pub mod stage;

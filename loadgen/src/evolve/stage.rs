@@ -118,7 +118,7 @@ const UNCONFIRMED_BELOW: f64 = 0.8;
 
 /// A step's `timeline.json`, if it has one.
 fn read_timeline(run_dir: &Path) -> Option<crate::profiler::Timeline> {
-    serde_json::from_str(&std::fs::read_to_string(run_dir.join(crate::html::TIMELINE_FILE)).ok()?).ok()
+    loadgen_model::RunDir::new(run_dir).read_timeline().ok().flatten()
 }
 
 /// Lets the stage settle between steps: its boxes nearly idle, then its answers quick again.
@@ -209,7 +209,7 @@ async fn preload_and_drain(
     let api = crate::requests::ApiUrls::new(&target.base_url)
         .map_err(|e| stage_error(format!("{}: {e}", target.base_url)))?;
     let started = std::time::Instant::now();
-    let ids = crate::run::preload(&client, &api, scenario).await.map_err(|e| stage_error(e.to_string()))?;
+    let ids = crate::target::corpus::preload(&client, &api, scenario).await.map_err(|e| stage_error(e.to_string()))?;
     target.keep(scenario.seed, scenario.keys.preload, &ids);
     let written = started.elapsed().as_secs_f64();
     let url = format!("{}/metrics", target.base_url);
@@ -416,10 +416,7 @@ fn conclude(
         );
     }
     let rec = summary.recommendation.clone().ok_or_else(|| stage_error("the run has no recommendation".into()))?;
-    let timeline: crate::profiler::Timeline = std::fs::read_to_string(run_dir.join(crate::html::TIMELINE_FILE))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
+    let timeline = read_timeline(run_dir).unwrap_or_default();
     let achieved: Vec<(u64, f64)> = summary.series.iter().map(|s| (s.t, s.completed as f64)).collect();
     let fleet_cores = held.or(Some(source)).and_then(|(_, s, _)| s.fleet.as_ref().map(|f| f.cores));
     let peak_to_average = super::peak_to_average(&options.scenario);

@@ -14,7 +14,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::{FaultAction, FaultRecord, FaultSpec};
 use crate::pacer::Pacer;
-use crate::run::RunError;
 use crate::scenario::Scenario;
 use crate::target::{RunningTarget, TargetChoice};
 use crate::topology::{Deployment, Server};
@@ -84,15 +83,24 @@ async fn measured_zero(setup: &Setup, stop: &CancellationToken, deadline: Instan
     }
 }
 
+/// A scenario with faults aimed at a target that is not a stage the launcher brought up.
+#[derive(Debug, thiserror::Error)]
+#[error("scenario {scenario}: [[faults]] need a stage the launcher brings up (--profile NAME, not --embedded or --target): there is no server of ours to {action} on a {kind} target")]
+pub struct FaultsNeedStage {
+    pub scenario: String,
+    pub action: String,
+    pub kind: String,
+}
+
 /// Refuses faults for a target that is not a stage the launcher brings up.
-pub fn check_target(scenario: &Scenario, target: &TargetChoice) -> Result<(), RunError> {
+pub fn check_target(scenario: &Scenario, target: &TargetChoice) -> Result<(), FaultsNeedStage> {
     let kind = match target {
         TargetChoice::Topology { .. } => return Ok(()),
         TargetChoice::External { .. } => "external",
         TargetChoice::Embedded { .. } => "embedded",
     };
     match scenario.faults.first() {
-        Some(f) => Err(RunError::FaultsNeedStage {
+        Some(f) => Err(FaultsNeedStage {
             scenario: scenario.name.clone(),
             action: f.action.as_str().into(),
             kind: kind.into(),
@@ -109,13 +117,13 @@ pub fn start_for_run(
     client: &reqwest::Client,
     base_url: &str,
     bound: u64,
-) -> Result<Option<Running>, RunError> {
+) -> Result<Option<Running>, FaultsNeedStage> {
     if scenario.faults.is_empty() {
         return Ok(None);
     }
     let Some(deployment) = target.deployment.clone() else {
         let action = scenario.faults[0].action.as_str().into();
-        return Err(RunError::FaultsNeedStage { scenario: scenario.name.clone(), action, kind: target.kind.into() });
+        return Err(FaultsNeedStage { scenario: scenario.name.clone(), action, kind: target.kind.into() });
     };
     Ok(Some(start(Setup {
         deployment,

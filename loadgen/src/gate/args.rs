@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 
 use super::ab::Metric;
-use crate::cli::default_dir;
+use crate::args::default_dir;
 use crate::exit::EXIT_CODES_HELP;
 
 /// CI performance regression gate. Runs a seeded scenario against the candidate and checks,

@@ -30,8 +30,6 @@ pub mod stats;
 
 use std::path::PathBuf;
 
-use crate::exit::Exit;
-
 /// Why the gate could not reach a result (a failed check is a result, not an error).
 #[derive(Debug, thiserror::Error)]
 pub enum GateError {
@@ -55,24 +53,4 @@ pub enum GateError {
     Baseline(#[from] baseline::BaselineError),
     #[error("cannot write {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
-}
-
-impl GateError {
-    /// The exit code for this error.
-    pub fn exit(&self) -> Exit {
-        use calibration::CalibrationError as C;
-        match self {
-            Self::BadInput(_)
-            | Self::Baseline(baseline::BaselineError::Read { .. } | baseline::BaselineError::Parse { .. }) => {
-                Exit::BadInput
-            }
-            Self::Calibration(C::Read { .. } | C::Parse { .. }) => Exit::BadInput,
-            Self::Run(crate::run::RunError::Target(t)) | Self::Target(t) if t.is_bad_input() => Exit::BadInput,
-            Self::Run(crate::run::RunError::Target(_))
-            | Self::Target(_)
-            | Self::Command { .. }
-            | Self::Metrics { .. } => Exit::TargetUnreachable,
-            _ => Exit::Failure,
-        }
-    }
 }

@@ -2,10 +2,10 @@
 //! timeline; the analysis turns the timeline and the run's summary into a verdict (which tier
 //! saturated first, with evidence) and a recommendation (the next scaling stage).
 
-pub mod analysis;
-pub mod collect;
+pub use loadgen_analysis as analysis;
 pub use loadgen_model::timeline as model;
-pub mod sampler;
+pub use loadgen_probes::collect;
+pub use loadgen_probes::sampler;
 pub mod session;
 
 pub use model::{BoxInfo, Evidence, FaultFinding, Knee, Recommendation, TierFigures, Timeline, Verdict};

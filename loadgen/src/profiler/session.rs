@@ -158,6 +158,5 @@ pub fn conclude(summary: &mut Summary, timeline: &Timeline, stage: &str) {
 }
 
 pub fn write_timeline(dir: &Path, timeline: &Timeline) -> std::io::Result<()> {
-    let text = serde_json::to_string(timeline).map_err(std::io::Error::other)?;
-    std::fs::write(dir.join(TIMELINE_FILE), text)
+    loadgen_model::RunDir::new(dir).write_timeline(timeline).map_err(std::io::Error::other)
 }

@@ -94,7 +94,7 @@ pub async fn connect(
     Ok(match cfg {
         DatabaseConfig::Sqlite(c) => Arc::new(sqlite::SqliteDb::connect(c, &resolve(&c.path)).await?),
         DatabaseConfig::Postgres(c) if c.shard_urls.is_empty() => Arc::new(postgres::PgDb::connect(c).await?),
-        DatabaseConfig::Postgres(c) => Arc::new(postgres::ShardedPg::connect(c).await?),
+        DatabaseConfig::Postgres(c) => Arc::new(sharded::ShardedPg::connect(c).await?),
     })
 }
 

@@ -29,8 +29,6 @@ use crate::{
     config::PostgresConfig,
 };
 
-pub use super::sharded::ShardedPg;
-
 const PRIMARY: &str = "database primary";
 const REPLICA: &str = "database replica";
 
@@ -294,6 +292,6 @@ async fn ping_pool(pool: &TrackedPool<Postgres>, what: &'static str) -> Option<S
             Err(e) => Some(e.to_string()),
         }
     };
-    let limit = crate::readiness::PING_TIMEOUT;
+    let limit = crate::backend::PING_TIMEOUT;
     tokio::time::timeout(limit, ping).await.unwrap_or_else(|_| Some(format!("no answer within {limit:?}")))
 }

@@ -47,6 +47,18 @@ pub struct AppState {
     pub queue_stats: Arc<Cached<Option<QueueStats>>>,
 }
 
+impl AppState {
+    /// The backends, as a readiness probe asks them.
+    pub fn backends(&self) -> crate::readiness::Backends<'_> {
+        crate::readiness::Backends {
+            db: self.db.as_ref(),
+            cache: self.cache.as_deref(),
+            store: self.store.as_ref(),
+            queue: self.queue.as_ref(),
+        }
+    }
+}
+
 /// The service's router over `state`.
 pub fn router(state: AppState) -> Router {
     let limit = state.http.max_body_bytes;

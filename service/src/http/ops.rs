@@ -22,7 +22,7 @@ use crate::{
         (status = 503, body = Health, description = "a required backend does not answer"),
     ))]
 pub async fn healthz(State(state): State<AppState>) -> Response {
-    let health = state.readiness.check(&state).await;
+    let health = state.readiness.check(state.backends()).await;
     let unavailable = health.status == Status::Unavailable;
     let status = if unavailable { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
     let mut response = (status, Json(&*health)).into_response();

@@ -1,0 +1,262 @@
+//! The recommendation: (current stage, bottleneck) → the next stage of the seed's path, with
+//! the reason in the seed's terms and the gain estimated from the measured demands.
+//!
+//! The path (`shared/seeds/scaling-aws-primer.md`): start (one box) → Users+ (separate the
+//! database) → Users++ (load balancer + more app boxes, standby) → Users+++ (cache + read
+//! replicas) → Users++++ (autoscaling) → Users+++++ (queue + workers, sharding).
+//!
+//! A recommendation never names the stage the run was on. Where no later stage of the seed
+//! fixes the tier (a cache or a load balancer at its limit, replicas, an app fleet at its
+//! ceiling), it names the real-world step (a larger or clustered cache node; an ELB scales
+//! itself) and, locally, which box to size up, with no next stage.
+
+use loadgen_model::timeline::{Recommendation, TierFigures, Verdict};
+
+pub use loadgen_model::stages::{profile_of, STAGE_IDS as STAGES};
+
+/// Writes at or above this share of requests make a saturated primary a write bottleneck.
+const WRITE_HEAVY: f64 = 0.2;
+
+fn index(stage: &str) -> usize {
+    loadgen_model::stages::index_of(stage)
+}
+
+fn ceiling(tiers: &[TierFigures], tier: &str) -> Option<f64> {
+    tiers.iter().find(|t| t.tier == tier).and_then(|t| t.ceiling_rps)
+}
+
+/// The later stage of the path that addresses `bottleneck` from `current`, or `None` when no
+/// later stage does (the fix is a bigger box or more of them).
+pub fn target_stage(current: usize, bottleneck: &str, write_share: f64) -> Option<usize> {
+    let wanted = match bottleneck {
+        "none" | "generator" => return None,
+        // One box: everything competes for it; the seed's first move separates the database.
+        _ if current == 0 => 1,
+        "app" if current < 2 => 2,
+        "app" => 4,
+        "db_primary" if write_share >= WRITE_HEAVY => 5,
+        "db_primary" if current < 3 => 3,
+        "db_primary" => 5,
+        "db_replica" | "cache" => 3,
+        "queue" => 5,
+        _ => return None,
+    };
+    (wanted > current).then_some(wanted)
+}
+
+/// What the run measured that the recommendation builds on.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Measured {
+    pub cache_hit_ratio: Option<f64>,
+    pub achieved_rate: f64,
+    /// Writes as a share of all requests.
+    pub write_share: f64,
+}
+
+pub fn recommend(stage: &str, verdict: &Verdict, measured: Measured) -> Recommendation {
+    let current = index(stage);
+    let b = verdict.bottleneck.as_str();
+    let stay = |action: &str, reason: &str, gain: String| Recommendation {
+        current_stage: STAGES[current].into(),
+        next_stage: None,
+        next_profile: None,
+        action: action.into(),
+        reason: reason.into(),
+        expected_gain: gain,
+        expected_ceiling_rps: None,
+    };
+    if b == "generator" {
+        return stay(
+            "scale the load generator, not the service",
+            "a generator that falls behind its schedule under-measures every tier",
+            "a trustworthy measurement".into(),
+        );
+    }
+    if b == "none" {
+        let gain = verdict.headroom.map_or("headroom unknown".into(), |h| {
+            format!("room for about {:.1}x this run's peak before the tightest tier saturates", 1.0 + h)
+        });
+        return stay(
+            "no change needed at this load",
+            "nothing saturated and the SLO held: scaling now would only add cost",
+            gain,
+        );
+    }
+    let Some(next) = target_stage(current, b, measured.write_share) else {
+        let (action, reason) = size_up(b);
+        let gain = ceiling(&verdict.tiers, b).map_or("depends on the new size".into(), |c| {
+            format!("the tier's ceiling (about {c:.0} req/s now) grows with its box")
+        });
+        return stay(action, reason, gain);
+    };
+    let (action, reason, gain, expected) = move_to(next, b, verdict, measured);
+    Recommendation {
+        current_stage: STAGES[current].into(),
+        next_stage: Some(STAGES[next].into()),
+        next_profile: Some(profile_of(STAGES[next])),
+        action: action.into(),
+        reason: reason.into(),
+        expected_gain: gain,
+        expected_ceiling_rps: expected.map(f64::round),
+    }
+}
+
+/// The step for a tier no later stage of the seed fixes.
+fn size_up(tier: &str) -> (&'static str, &'static str) {
+    match tier {
+        "cache" => (
+            "use a larger or clustered cache node (ElastiCache cluster mode); locally, give the cache box more CPU",
+            "the cache is at its own limit and every later stage of the seed keeps one cache tier",
+        ),
+        "lb" => (
+            "let the load balancer scale: an AWS ELB scales itself; locally, give the lb box more CPU",
+            "the load balancer's box is at its limit; the seed's stages assume an ELB that grows with the load",
+        ),
+        "db_replica" => (
+            "add read replicas or give them larger instances",
+            "the replicas carry the reads the cache misses and are at their limit",
+        ),
+        "app" => (
+            "raise the app fleet's maximum size or use larger app instances",
+            "the app tier is at its limit with autoscaling (and the later stages) already in place",
+        ),
+        "object_store" => (
+            "check the object store's per-call latency (S3 scales itself; a local disk does not)",
+            "object-store calls are slow; no stage of the seed changes the store",
+        ),
+        "app-write" => (
+            "add boxes to the write pool or use larger ones",
+            "the write pool's boxes are at their limit; this stage split the API so that writes scale on their own",
+        ),
+        "app-read" => (
+            "raise the read pool's autoscaling maximum or use larger read boxes",
+            "the read pool is at its limit with autoscaling already in place",
+        ),
+        "queue" => ("add workers to the fleet (or larger worker boxes)", "the workers cannot keep up with the writes"),
+        _ => ("give the saturated tier's box more capacity", "no later stage of the seed's path addresses this tier"),
+    }
+}
+
+/// Action, reason, expected gain and ceiling of moving to stage `next` for bottleneck `b`.
+fn move_to(next: usize, b: &str, verdict: &Verdict, m: Measured) -> (&'static str, &'static str, String, Option<f64>) {
+    let here = ceiling(&verdict.tiers, b);
+    match (next, b) {
+        (1, _) => ("move the database to its own box (PostgreSQL) and payloads to an object store",
+            "on one box the web tier and the database compete for the same CPU, memory and disk; separating them lets each scale on its own",
+            "the app box keeps all its CPU: the database's share of it is freed".into(), None),
+        (2, _) => ("put a load balancer in front of several stateless app boxes, and add a database standby",
+            "scale horizontally: the web tier is CPU-bound, and one box is a single point of failure",
+            here.map_or("throughput grows with the number of app boxes until the next tier saturates".into(), |c| format!("about {c:.0} req/s per app box; N boxes ≈ N × that, until the database saturates")),
+            here.map(|c| c * 2.0)),
+        (3, _) => {
+            let h = m.cache_hit_ratio.unwrap_or(0.8);
+            let basis = if m.cache_hit_ratio.is_some() { "measured" } else { "assumed (no cache in this run)" };
+            ("add a cache in front of the database (cache-aside) and read replicas; send reads to them",
+                "at 100:1 reads to writes the database's read load dominates: serve hot items from memory and spread the rest over replicas",
+                format!("a {:.0}% hit ratio ({basis}) removes that share of database read demand: the database ceiling rises about {:.1}x", h * 100.0, 1.0 / (1.0 - h).max(0.05)),
+                here.map(|c| c / (1.0 - h).max(0.05)))
+        }
+        (4, _) => ("autoscale the app boxes (target tracking on CPU or latency, with min and max)",
+            "the app tier is the limit at peak but idle at night: pay for peak only while it lasts",
+            "peak capacity follows the load; average cost falls toward the average load".into(), here.map(|c| c * 2.0)),
+        (5, "queue") => ("move write processing to a worker fleet behind a queue, sized to the write rate",
+            "the workers cannot keep up with writes: decouple them and scale them independently",
+            format!("workers scale with the queue depth; writes keep being acknowledged at {:.0} req/s", m.achieved_rate), None),
+        _ => ("shard user_content by user_id across several primaries, and move heavy write work to a queue + workers",
+            "the write primary saturates and the data keeps growing: split it so each shard takes a share",
+            here.map_or("each of N shards takes 1/N of the primary's load".into(), |c| format!("N shards ≈ N × {c:.0} req/s for the primary's share of work")),
+            here.map(|c| c * 2.0)),
+    }
+}
+
+/// The app tier was saturated with its Auto Scaling group pinned at its maximum size: the
+/// autoscaling stage is in place, its ceiling is the limit.
+pub fn raise_group_maximum(stage: &str, verdict: &Verdict, max_size: f64) -> Recommendation {
+    let current = index(stage);
+    let next = (current < 4).then_some(4);
+    let ceiling = ceiling(&verdict.tiers, "app");
+    let per_instance = ceiling.map(|c| c / max_size.max(1.0));
+    Recommendation {
+        current_stage: STAGES[current].into(),
+        next_stage: next.map(|n| STAGES[n].to_owned()),
+        next_profile: next.map(|n| profile_of(STAGES[n])),
+        action: format!(
+            "raise the Auto Scaling group's maximum size above {max_size:.0} (and check the instance type and the scaling policy's target)"
+        ),
+        reason: format!(
+            "the group sat at its maximum of {max_size:.0} instances while their CPU was saturated: target tracking wanted more instances than it may launch, so peak load queued on the app tier"
+        ),
+        expected_gain: per_instance.map_or("each instance added above the maximum adds its share of throughput, until the database saturates".into(), |p| {
+            format!("about {p:.0} req/s per instance: a maximum of {:.0} gives about {:.0} req/s, until the database saturates", max_size * 2.0, p * max_size * 2.0)
+        }),
+        expected_ceiling_rps: per_instance.map(|p| (p * max_size * 2.0).round()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const TIERS: [&str; 9] =
+        ["app", "db_primary", "db_replica", "cache", "object_store", "queue", "lb", "none", "generator"];
+
+    fn verdict(bottleneck: &str) -> Verdict {
+        Verdict {
+            bottleneck: bottleneck.into(),
+            confidence: "high".into(),
+            sentence: String::new(),
+            knee: None,
+            tiers: Vec::new(),
+            evidence: Vec::new(),
+            headroom: Some(1.0),
+            faults: Vec::new(),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn never_the_current_stage_and_never_backwards(
+            stage in 0usize..STAGES.len(),
+            tier in 0usize..TIERS.len(),
+            write_share in 0.0f64..1.0,
+            hit in proptest::option::of(0.0f64..1.0),
+        ) {
+            let measured = Measured { cache_hit_ratio: hit, achieved_rate: 100.0, write_share };
+            let r = recommend(STAGES[stage], &verdict(TIERS[tier]), measured);
+            prop_assert_eq!(r.current_stage.as_str(), STAGES[stage]);
+            if let Some(next) = &r.next_stage {
+                prop_assert_ne!(next.as_str(), STAGES[stage]);
+                prop_assert!(index(next) > stage, "{} → {}", STAGES[stage], next);
+                let profile = profile_of(next);
+                prop_assert_eq!(r.next_profile.as_deref(), Some(profile.as_str()));
+            } else {
+                prop_assert!(r.next_profile.is_none());
+            }
+        }
+    }
+
+    #[test]
+    fn tiers_no_later_stage_fixes_say_which_box_to_size_up() {
+        let at = |stage: &str, tier: &str| recommend(stage, &verdict(tier), Measured::default());
+        let lb = at("users-plus-plus-plus", "lb");
+        assert!(lb.next_stage.is_none() && lb.action.contains("ELB") && lb.action.contains("lb box"), "{lb:?}");
+        let cache = at("users-plus-plus-plus", "cache");
+        assert!(cache.next_stage.is_none() && cache.action.contains("cache box"), "{cache:?}");
+        assert_eq!(at("users-plus-plus", "cache").next_stage.as_deref(), Some("users-plus-plus-plus"));
+    }
+
+    #[test]
+    fn a_write_bound_primary_goes_to_the_sharded_stage() {
+        let m = Measured { write_share: 0.5, ..Measured::default() };
+        assert_eq!(
+            recommend("users-plus", &verdict("db_primary"), m).next_stage.as_deref(),
+            Some("users-plus-plus-plus-plus-plus")
+        );
+        let m = Measured { write_share: 0.01, ..Measured::default() };
+        assert_eq!(
+            recommend("users-plus", &verdict("db_primary"), m).next_stage.as_deref(),
+            Some("users-plus-plus-plus")
+        );
+    }
+}

@@ -1,0 +1,25 @@
+//! Errors per second: failed requests as the generator saw them, and the 5xx the service
+//! counted itself when the profiler scraped them.
+
+use super::{draw, palette, timeline_points, Plot, Series, Style};
+use crate::html::HtmlError;
+use loadgen_model::summary::Summary;
+use loadgen_model::Timeline;
+
+/// Generator-side errors per second and, when present, `service.errors`.
+pub fn draw_errors(summary: &Summary, timeline: &Timeline) -> Result<String, HtmlError> {
+    let mut plot = Plot::new("errors", "Errors per second", "errors / s");
+    plot.series.push(Series::new(
+        "failed requests (generator)",
+        Style::Line,
+        palette(3),
+        summary.series.iter().map(|s| (s.t as f64, Some(s.errors as f64))).collect(),
+    ));
+    plot.series.push(Series::new(
+        "5xx (service)",
+        Style::Dashed,
+        palette(4),
+        timeline_points(timeline, "service.errors"),
+    ));
+    draw(&plot)
+}

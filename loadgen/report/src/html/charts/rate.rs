@@ -1,0 +1,41 @@
+//! Offered (intended) against achieved rate, per second, with the knee when the verdict found one.
+
+use super::{draw, palette, Marker, Plot, Series, Style};
+use crate::html::HtmlError;
+use loadgen_model::summary::Summary;
+use loadgen_model::timeline::Verdict;
+
+/// Intended, sent and completed requests per second; a marker at the knee.
+pub fn draw_rate(summary: &Summary, verdict: Option<&Verdict>) -> Result<String, HtmlError> {
+    let mut plot = Plot::new("rate", "Offered vs achieved rate", "requests / s");
+    let s = &summary.series;
+    let t = |i: usize| s[i].t as f64;
+    plot.series.push(Series::new(
+        "offered (intended)",
+        Style::Dashed,
+        palette(7),
+        (0..s.len()).map(|i| (t(i), Some(s[i].intended))).collect(),
+    ));
+    plot.series.push(Series::new(
+        "sent",
+        Style::Line,
+        palette(1),
+        (0..s.len()).map(|i| (t(i), Some(s[i].sent as f64))).collect(),
+    ));
+    plot.series.push(Series::new(
+        "achieved (completed)",
+        Style::Line,
+        palette(0),
+        (0..s.len()).map(|i| (t(i), Some(s[i].completed as f64))).collect(),
+    ));
+    plot.series.push(Series::new(
+        "achieved without errors",
+        Style::Line,
+        palette(2),
+        (0..s.len()).map(|i| (t(i), Some(s[i].completed.saturating_sub(s[i].errors) as f64))).collect(),
+    ));
+    if let Some(knee) = verdict.and_then(|v| v.knee.as_ref()) {
+        plot.markers.push(Marker { x: knee.t as f64, label: format!(" knee at {} s", knee.t) });
+    }
+    draw(&plot)
+}
