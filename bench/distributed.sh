@@ -3,7 +3,8 @@
 # one ordinary loadgen process and by N = 1, 2, 3 worker processes (`--worker i/N --start-at`)
 # against one release service on loopback, merged with `loadgen merge`; interleaved passes in
 # one sitting. Prints per run: intended, completed, achieved rate, achieved/intended, p50, p99,
-# the workers' start lateness and clock offsets, trustworthy.
+# the workers' start lateness and clock offsets, trustworthy, and the host's mean steal share
+# over the run (on a shared VM it moves latency more than anything compared here).
 #   bench/distributed.sh [passes=3] [rate=1000] [seconds=15]
 # BUILD=debug uses the dev build (dependencies at opt-level 2) instead of a release build.
 set -euo pipefail
@@ -38,15 +39,18 @@ every = 10
 p99 = "100ms"
 TOML
 loadgen=$bin/loadgen
-row() { # row LABEL SUMMARY.json
-    jq -r --arg name "$1" '[$name, .operations.all.intended, .operations.all.completed,
+row() { # row LABEL SUMMARY.json: the run's figures, and the host's steal over it (timeline.json)
+    local steal
+    steal=$(jq -r '[.series["host.steal_share"][]? | select(. != null)] | if length > 0 then (add / length * 1000 | round / 1000) else "" end' \
+        "$(dirname "$2")/timeline.json" 2>/dev/null || true)
+    jq -r --arg name "$1" --arg steal "$steal" '[$name, .operations.all.intended, .operations.all.completed,
         .operations.all.achieved_rate, (.operations.all.completed / .operations.all.intended * 10000 | round / 10000),
         (.operations.all.latency_us.p50 / 1000), (.operations.all.latency_us.p99 / 1000),
         ([.workers[]? | .start_late_ms] | map(tostring) | join(" ")),
         ([.workers[]? | "\(.clock.offset_ms)±\(.clock.uncertainty_ms)"] | join(" ")),
-        .verification.lost, .trustworthy] | @tsv' "$2"
+        .verification.lost, .trustworthy, $steal] | @tsv' "$2"
 }
-printf 'run\tintended\tcompleted\tachieved/s\tachieved/intended\tp50 ms\tp99 ms\tstart late ms\tclock ms\tlost\ttrustworthy\n'
+printf 'run\tintended\tcompleted\tachieved/s\tachieved/intended\tp50 ms\tp99 ms\tstart late ms\tclock ms\tlost\ttrustworthy\tsteal\n'
 single() { # single PASS: one ordinary process sends the whole schedule
     local run="single-$1"
     "$loadgen" --scenario "$work/dist.toml" --target "$url" --reports-dir "$work/runs" --run-id "$run" \

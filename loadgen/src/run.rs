@@ -207,16 +207,7 @@ async fn drive(
         .map_err(|reason| TargetError::BadUrl { url: base_url.clone(), reason })?
         .with_max_response_bytes(scenario.generator.max_response_bytes);
     let share = distributed.map_or(Share::WHOLE, |d| d.share);
-    let shared_corpus = distributed.and_then(|d| d.corpus.as_deref().map(|path| (d, path)));
-    let corpus = match (shared_corpus, target.kept_corpus(scenario.seed, scenario.keys.preload)) {
-        (Some((d, path)), _) => crate::distributed::corpus::obtain(d, path, scenario, client, &api, &base_url).await?,
-        (None, Some(ids)) => ids,
-        (None, None) => {
-            let ids = preload(client, &api, scenario).await?;
-            target.keep(scenario.seed, scenario.keys.preload, &ids);
-            ids
-        }
-    };
+    let corpus = obtain_corpus(scenario, target, distributed, client, &api, &base_url).await?;
 
     let measured = scenario.load.curve(scenario.duration);
     let schedule = Arc::new(Schedule::for_share(schedule_curve(scenario), share));
@@ -229,27 +220,8 @@ async fn drive(
     let recorder = Arc::new(Recorder::new(scenario.warmup));
     let verifier =
         Arc::new(Verifier::new(scenario.verify.clone(), scenario.seed, scenario.payload.clone(), scenario.keys.users));
-    let workload = Workload {
-        seed: scenario.seed,
-        mix: OperationMix::new(&scenario.mix, scenario.seed),
-        zipf_exponent: scenario.keys.zipf_exponent,
-        sizes: scenario.payload.clone(),
-        users: scenario.keys.users,
-        keys: Arc::new(KeySpace::new(corpus)),
-        verifier: verifier.clone(),
-    };
     let pacer = Arc::new(Pacer::new(schedule.clone(), recorder.clone(), Duration::from_millis(200)));
-    let context = Arc::new(AttackContext {
-        base_url: base_url.clone(),
-        api: api.clone(),
-        workload,
-        pacer: pacer.clone(),
-        connections: Default::default(),
-        goose_metrics: options.goose_report,
-        in_flight: attack::InFlight::new(scenario.generator.max_in_flight),
-        finished: Default::default(),
-        extra_cpu_per_send: scenario.generator.extra_cpu_per_send,
-    });
+    let context = attack_context(options, &base_url, &api, corpus, &pacer, &verifier);
 
     let stop = CancellationToken::new();
     let verifying = tokio::spawn(verifier.clone().run(client.clone(), api, stop.clone()));
@@ -259,21 +231,7 @@ async fn drive(
     // Reports quote the profile (profile.toml, index.html): never with its passwords.
     let profile_text =
         profile_path.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).map(|t| crate::redact::secrets(&t));
-    // A launched stage's servers are its own, so the profiler reads the URLs it filled in.
-    let launched_view = match &target.deployment {
-        Some(d) => {
-            let d = d.lock().await;
-            let lb = d.haproxy().map(|lb| format!("http://127.0.0.1:{}/stats;csv", lb.stats_port));
-            Some(LaunchedView {
-                profile: d.effective_profile(),
-                boxes: d.boxes(),
-                haproxy_stats: lb,
-                autoscaling: d.profile.topology.autoscaling.clone(),
-                instance_urls: d.app_urls(),
-            })
-        }
-        None => None,
-    };
+    let launched_view = launched_view(target).await;
     let profile = match &launched_view {
         Some(v) => Some(v.profile.clone()),
         None => profile_path.as_ref().and_then(|p| service::config::Profile::load(p).ok()),
@@ -283,21 +241,8 @@ async fn drive(
     if let Some(at) = start_at {
         crate::distributed::start::sleep_until_lead(at).await;
     }
-    let launched = launched_view.as_ref().map(|v| v.boxes.clone());
     let profiler = if options.profile {
-        let session = crate::profiler::session::ProfilerSession::start(
-            client.clone(),
-            &base_url,
-            target.kind == "embedded",
-            profile.as_ref(),
-            launched.as_deref(),
-            crate::profiler::session::StageEndpoints {
-                haproxy_stats_url: launched_view.as_ref().and_then(|v| v.haproxy_stats.clone()),
-                instance_urls: launched_view.as_ref().map(|v| v.instance_urls.clone()).unwrap_or_default(),
-            },
-            bound,
-        );
-        Some(session.await)
+        Some(start_profiler(client, &base_url, target, profile.as_ref(), launched_view.as_ref(), bound).await)
     } else {
         None
     };
@@ -373,20 +318,7 @@ async fn drive(
     };
     let mut summary = report::build_summary(&facts, &recorded);
     let report_error = |source| RunError::Report { path: dir.to_owned(), source };
-    let timeline = match profiler {
-        Some(profiler) => {
-            let stage = profiler.stage.clone();
-            let mut timeline = profiler.finish(measured_start).await;
-            crate::faults::figures::attach(&mut faults, &recorded, &mut timeline);
-            crate::profiler::session::conclude(&mut summary, &timeline, &stage);
-            timeline
-        }
-        None => {
-            let mut timeline = crate::profiler::Timeline::default();
-            crate::faults::figures::attach(&mut faults, &recorded, &mut timeline);
-            timeline
-        }
-    };
+    let timeline = assemble_timeline(profiler, &mut faults, &recorded, &mut summary, measured_start).await;
     let mut timeline = timeline;
     if let Some(fleet) = &fleet {
         crate::autoscale::add_to_timeline(&mut timeline, fleet, measured_start);
@@ -399,30 +331,163 @@ async fn drive(
     if let Some(d) = distributed {
         crate::merge::workers::record_worker(&mut summary, d, start_plan.as_ref(), started_at, scenario, clock);
     }
-    crate::profiler::session::write_timeline(dir, &timeline).map_err(report_error)?;
+    write_run_files(dir, run_id, scenario, &summary, &timeline, profile_text.as_deref(), &recorded, started_at)
+        .map_err(report_error)?;
+    Ok(summary)
+}
+
+/// The sending loop's shared state: the workload (mix, keys, payloads, read-back) over the
+/// run's corpus, the pacer, and the generator's limits.
+fn attack_context(
+    options: &RunOptions,
+    base_url: &str,
+    api: &ApiUrls,
+    corpus: Vec<String>,
+    pacer: &Arc<Pacer>,
+    verifier: &Arc<Verifier>,
+) -> Arc<AttackContext> {
+    let scenario = &options.scenario;
+    let workload = Workload {
+        seed: scenario.seed,
+        mix: OperationMix::new(&scenario.mix, scenario.seed),
+        zipf_exponent: scenario.keys.zipf_exponent,
+        sizes: scenario.payload.clone(),
+        users: scenario.keys.users,
+        keys: Arc::new(KeySpace::new(corpus)),
+        verifier: verifier.clone(),
+    };
+    Arc::new(AttackContext {
+        base_url: base_url.to_owned(),
+        api: api.clone(),
+        workload,
+        pacer: pacer.clone(),
+        connections: Default::default(),
+        goose_metrics: options.goose_report,
+        in_flight: attack::InFlight::new(scenario.generator.max_in_flight),
+        finished: Default::default(),
+        extra_cpu_per_send: scenario.generator.extra_cpu_per_send,
+    })
+}
+
+/// The run's corpus: the distributed run's shared file, the ids a kept target already holds,
+/// or a fresh preload (kept on the target for the next run of the same seed and size).
+async fn obtain_corpus(
+    scenario: &Scenario,
+    target: &RunningTarget,
+    distributed: Option<&Distributed>,
+    client: &reqwest::Client,
+    api: &ApiUrls,
+    base_url: &str,
+) -> Result<Vec<String>, RunError> {
+    let shared_corpus = distributed.and_then(|d| d.corpus.as_deref().map(|path| (d, path)));
+    Ok(match (shared_corpus, target.kept_corpus(scenario.seed, scenario.keys.preload)) {
+        (Some((d, path)), _) => crate::distributed::corpus::obtain(d, path, scenario, client, api, base_url).await?,
+        (None, Some(ids)) => ids,
+        (None, None) => {
+            let ids = preload(client, api, scenario).await?;
+            target.keep(scenario.seed, scenario.keys.preload, &ids);
+            ids
+        }
+    })
+}
+
+/// What the profiler needs of a launched stage. Its servers are the run's own, so the profiler
+/// reads the URLs the launcher filled in.
+async fn launched_view(target: &RunningTarget) -> Option<LaunchedView> {
+    let d = target.deployment.as_ref()?.lock().await;
+    let lb = d.haproxy().map(|lb| format!("http://127.0.0.1:{}/stats;csv", lb.stats_port));
+    Some(LaunchedView {
+        profile: d.effective_profile(),
+        boxes: d.boxes(),
+        haproxy_stats: lb,
+        autoscaling: d.profile.topology.autoscaling.clone(),
+        instance_urls: d.app_urls(),
+    })
+}
+
+/// Starts the profiler's 1 s sampling of the target's boxes and servers, for at most `bound` s.
+async fn start_profiler(
+    client: &reqwest::Client,
+    base_url: &str,
+    target: &RunningTarget,
+    profile: Option<&service::config::Profile>,
+    launched: Option<&LaunchedView>,
+    bound: u64,
+) -> crate::profiler::session::ProfilerSession {
+    crate::profiler::session::ProfilerSession::start(
+        client.clone(),
+        base_url,
+        target.kind == "embedded",
+        profile,
+        launched.map(|v| v.boxes.as_slice()),
+        crate::profiler::session::StageEndpoints {
+            haproxy_stats_url: launched.and_then(|v| v.haproxy_stats.clone()),
+            instance_urls: launched.map(|v| v.instance_urls.clone()).unwrap_or_default(),
+        },
+        bound,
+    )
+    .await
+}
+
+/// The run's timeline: the profiler's samples (with its verdict drawn into `summary`), or an
+/// empty one without profiling, and the faults' figures from the run's own recordings.
+async fn assemble_timeline(
+    profiler: Option<crate::profiler::session::ProfilerSession>,
+    faults: &mut [crate::faults::FaultRecord],
+    recorded: &crate::recorder::RecordedRun,
+    summary: &mut Summary,
+    measured_start: tokio::time::Instant,
+) -> crate::profiler::Timeline {
+    match profiler {
+        Some(profiler) => {
+            let stage = profiler.stage.clone();
+            let mut timeline = profiler.finish(measured_start).await;
+            crate::faults::figures::attach(faults, recorded, &mut timeline);
+            crate::profiler::session::conclude(summary, &timeline, &stage);
+            timeline
+        }
+        None => {
+            let mut timeline = crate::profiler::Timeline::default();
+            crate::faults::figures::attach(faults, recorded, &mut timeline);
+            timeline
+        }
+    }
+}
+
+/// Writes the run directory: timeline, the scenario and profile as run, the page, the
+/// interval log, and last `summary.json` (a merge step on a shared volume takes it as "this
+/// run is complete").
+#[allow(clippy::too_many_arguments)]
+fn write_run_files(
+    dir: &std::path::Path,
+    run_id: &str,
+    scenario: &Scenario,
+    summary: &Summary,
+    timeline: &crate::profiler::Timeline,
+    profile_text: Option<&str>,
+    recorded: &crate::recorder::RecordedRun,
+    started_at: chrono::DateTime<chrono::Utc>,
+) -> std::io::Result<()> {
+    crate::profiler::session::write_timeline(dir, timeline)?;
     let scenario_text = crate::redact::secrets(&scenario.source_text);
-    std::fs::write(dir.join(crate::html::SCENARIO_FILE), &scenario_text).map_err(report_error)?;
-    if let Some(text) = &profile_text {
-        std::fs::write(dir.join(crate::html::PROFILE_FILE), text).map_err(report_error)?;
+    std::fs::write(dir.join(crate::html::SCENARIO_FILE), &scenario_text)?;
+    if let Some(text) = profile_text {
+        std::fs::write(dir.join(crate::html::PROFILE_FILE), text)?;
     }
     if let Err(e) = crate::html::write_report(
         dir,
-        &summary,
-        &timeline,
+        summary,
+        timeline,
         summary.verdict.as_ref(),
         summary.recommendation.as_ref(),
-        profile_text.as_deref(),
+        profile_text,
         Some(&scenario_text),
     ) {
         // The data files are written; `loadgen report <dir>` can rebuild the page later.
         tracing::warn!(error = %e, "the HTML report could not be written");
     }
-    let mut log = std::fs::File::create(dir.join(report::INTERVAL_LOG_FILE)).map_err(report_error)?;
+    let mut log = std::fs::File::create(dir.join(report::INTERVAL_LOG_FILE))?;
     let system_start = std::time::SystemTime::from(started_at);
-    recorded
-        .write_interval_log(&mut log, system_start, &format!("loadgen run {run_id} scenario {}", scenario.name))
-        .map_err(report_error)?;
-    // Last: a merge step on a shared volume takes summary.json as "this run is complete".
-    report::write_summary(dir, &summary).map_err(report_error)?;
-    Ok(summary)
+    recorded.write_interval_log(&mut log, system_start, &format!("loadgen run {run_id} scenario {}", scenario.name))?;
+    report::write_summary(dir, summary)
 }

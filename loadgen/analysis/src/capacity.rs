@@ -6,6 +6,7 @@
 //! `rate / (40,400 / 10 M × peak/average)` users.
 
 use loadgen_model::capacity::FleetFigures;
+use loadgen_model::series;
 use loadgen_model::stages::GENERATOR_TIER;
 use loadgen_model::Timeline;
 
@@ -22,7 +23,7 @@ pub fn fleet(
     if boxes.is_empty() {
         return None;
     }
-    let instances = timeline.series.get("autoscale.instances");
+    let instances = timeline.series.get(series::AUTOSCALE_INSTANCES);
     // The autoscaled tier's quota at the start over the instances it started with.
     let start_instances = instances.and_then(|s| s.iter().flatten().next().copied()).unwrap_or(1.0).max(1.0);
     let per_second: Vec<f64> = (0..timeline.t.len().max(1))

@@ -7,6 +7,7 @@
 
 use super::verdict::describe;
 use loadgen_model::faults::FaultRecord;
+use loadgen_model::series;
 use loadgen_model::timeline::{Evidence, FaultFinding, Timeline, Verdict};
 
 /// Seconds after a fault's end still counted as its consequence (reconnects, HAProxy's
@@ -110,8 +111,8 @@ fn tier_of_box(tier: &str) -> Option<&'static str> {
 /// Boxes a scenario's fault took down are left to that fault's record.
 pub fn died(timeline: &Timeline) -> Vec<FaultRecord> {
     let mut out = Vec::new();
-    for name in timeline.names_with_prefix("host.processes.") {
-        let box_tier = &name["host.processes.".len()..];
+    for name in timeline.names_with_prefix(series::HOST_PROCESSES_PREFIX) {
+        let box_tier = &name[series::HOST_PROCESSES_PREFIX.len()..];
         let Some(tier) = tier_of_box(box_tier) else { continue };
         let values = &timeline.series[name];
         let mut seen_alive = false;

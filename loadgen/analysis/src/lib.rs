@@ -26,6 +26,7 @@ pub mod verdict;
 #[cfg(test)]
 mod cases_test;
 
+use loadgen_model::series;
 use loadgen_model::{
     summary::Summary,
     timeline::{Recommendation, Timeline, Verdict},
@@ -78,12 +79,14 @@ pub fn analyse(summary: &Summary, timeline: &Timeline, stage: &str) -> (Verdict,
             .iter()
             .find(|s| s.lag_p99_us > summary.schedule_lag.limit_p99_us)
             .map(|s| s.t),
-        host_steal_share: Some(timeline.values("host.steal_share")).filter(|v| !v.is_empty()).map(|v| stats::mean(&v)),
+        host_steal_share: Some(timeline.values(series::HOST_STEAL_SHARE))
+            .filter(|v| !v.is_empty())
+            .map(|v| stats::mean(&v)),
     };
     let mut verdict = verdict::decide(&run, &tiers, knee, &facts);
     faults::apply(&mut verdict, timeline);
-    let hits: f64 = timeline.values("service.cache_hits").iter().sum();
-    let misses: f64 = timeline.values("service.cache_misses").iter().sum();
+    let hits: f64 = timeline.values(series::SERVICE_CACHE_HITS).iter().sum();
+    let misses: f64 = timeline.values(series::SERVICE_CACHE_MISSES).iter().sum();
     // The service's own counters, else the cache's CloudWatch hit rate.
     let hit_ratio = (hits + misses > 0.0).then(|| hits / (hits + misses)).or_else(|| {
         Some(stats::median(&timeline.values("cloudwatch.cache.hit_rate")))

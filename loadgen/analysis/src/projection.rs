@@ -10,6 +10,7 @@
 //! adding instances (replicas take reads only; sharding splits writes), which the projection
 //! notes but does not model; network, storage and load balancer costs are left out.
 
+use loadgen_model::series;
 use serde::Deserialize;
 
 use loadgen_model::timeline::Timeline;
@@ -52,7 +53,7 @@ pub use loadgen_model::evolve::{Projection, TierProjection};
 pub fn measured_demands(timeline: &Timeline, achieved_per_s: &[(u64, f64)]) -> Vec<(String, f64)> {
     let mut out = Vec::new();
     for b in timeline.boxes.iter().filter(|b| b.tier != "generator") {
-        let Some(cpu) = timeline.series.get(&format!("host.cpu_cores.{}", b.tier)) else { continue };
+        let Some(cpu) = timeline.series.get(&series::of(series::HOST_CPU_CORES, &b.tier)) else { continue };
         let (mut busy, mut done) = (0.0, 0.0);
         for (t, achieved) in achieved_per_s {
             let Some(i) = timeline.t.iter().position(|x| x == t) else { continue };

@@ -8,6 +8,7 @@ use super::{
     resource::{analyse, flat, Resource, Signal, TierAnalysis},
     stats::{percentile, slope},
 };
+use loadgen_model::series;
 use loadgen_model::timeline::Timeline;
 
 pub use super::resource::BUSY;
@@ -42,8 +43,8 @@ pub(crate) fn growth(values: &[Option<f64>]) -> Vec<Option<f64>> {
 
 /// Milliseconds per call of a tier each second, from the service's busy time and call count.
 fn per_call_ms(tl: &Timeline, run: &RunSeries, tier: &str) -> Vec<Option<f64>> {
-    let calls = aligned(tl, run, &format!("service.tier_calls.{tier}"));
-    let busy = aligned(tl, run, &format!("service.tier_busy.{tier}"));
+    let calls = aligned(tl, run, &series::of(series::SERVICE_TIER_CALLS, tier));
+    let busy = aligned(tl, run, &series::of(series::SERVICE_TIER_BUSY, tier));
     busy.iter()
         .zip(&calls)
         .map(|(b, c)| match (b, c) {
@@ -75,11 +76,11 @@ fn box_label(timeline: &Timeline, tier: &str) -> String {
 /// Box `tier`'s CPU against its quota, with its throttling, as the tier's own resource.
 fn box_cpu<'a>(tl: &Timeline, run: &RunSeries, tier: &'a str, box_tier: &str) -> Option<Resource<'a>> {
     let k = quota(tl, box_tier)?;
-    let throttled_name = format!("host.cpu_throttled_share.{box_tier}");
+    let throttled_name = series::of(series::HOST_CPU_THROTTLED_SHARE, box_tier);
     Some(Resource {
         tier,
         unit: "cores",
-        busy: aligned(tl, run, &format!("host.cpu_cores.{box_tier}")),
+        busy: aligned(tl, run, &series::of(series::HOST_CPU_CORES, box_tier)),
         capacity: k,
         available: None,
         throttled: tl.series.contains_key(&throttled_name).then(|| aligned(tl, run, &throttled_name)),
@@ -93,7 +94,7 @@ fn pool_view<'a>(tl: &Timeline, run: &RunSeries, tier: &'a str, pool_max: f64) -
     Resource {
         tier,
         unit: "connections",
-        busy: aligned(tl, run, &format!("service.tier_busy.{tier}")),
+        busy: aligned(tl, run, &series::of(series::SERVICE_TIER_BUSY, tier)),
         capacity: pool_max,
         available: None,
         throttled: None,
@@ -103,8 +104,8 @@ fn pool_view<'a>(tl: &Timeline, run: &RunSeries, tier: &'a str, pool_max: f64) -
 }
 
 fn pool_max(tl: &Timeline, prefix: &str) -> f64 {
-    tl.names_with_prefix("service.pool_max.")
-        .filter(|n| n["service.pool_max.".len()..].starts_with(prefix))
+    tl.names_with_prefix(series::SERVICE_POOL_MAX_PREFIX)
+        .filter(|n| n[series::SERVICE_POOL_MAX_PREFIX.len()..].starts_with(prefix))
         .map(|n| percentile(&tl.values(n), 0.5))
         .sum()
 }
@@ -119,15 +120,15 @@ pub fn analyse_tiers(run: &RunSeries, tl: &Timeline) -> Vec<TierAnalysis> {
     // Load balancer: its own box's CPU; failed connections to its servers are a symptom.
     if let Some(lb) = box_cpu(tl, run, "lb", "lb") {
         let errors = Signal::symptom(
-            "haproxy.errors",
-            aligned(tl, run, "haproxy.errors"),
+            series::HAPROXY_ERRORS,
+            aligned(tl, run, series::HAPROXY_ERRORS),
             1.0,
             "connection or response errors between the load balancer and its servers",
         );
         out.extend(analyse(run, lb, vec![errors]));
     }
     // Object store: no pool to fill; its own answer time per call (a slow store dominates).
-    let in_flight_cap = 1.0_f64.max(percentile(&flat(&sum_prefix(tl, run, "service.pool_max.")), 0.5));
+    let in_flight_cap = 1.0_f64.max(percentile(&flat(&sum_prefix(tl, run, series::SERVICE_POOL_MAX_PREFIX)), 0.5));
     let store = Resource {
         unit: "calls in flight",
         capacity: in_flight_cap,
@@ -164,23 +165,27 @@ fn generator_and_app(run: &RunSeries, tl: &Timeline) -> Vec<TierAnalysis> {
                 .filter(|b| b.tier == "generator" || b.tier == "app")
                 .all(|b| (b.cpu_cores - k).abs() < 1e-9);
         if tier == "app" && shares_machine {
-            r.available =
-                Some(aligned(tl, run, "host.cpu_cores.generator").iter().map(|g| Some(k - g.unwrap_or(0.0))).collect());
+            r.available = Some(
+                aligned(tl, run, &series::of(series::HOST_CPU_CORES, loadgen_model::stages::GENERATOR_TIER))
+                    .iter()
+                    .map(|g| Some(k - g.unwrap_or(0.0)))
+                    .collect(),
+            );
             r.label = "app (sharing the machine with the generator)".into();
         }
         let mut signals = Vec::new();
         if tier != "generator" {
             signals.push(Signal::symptom(
-                "service.shed",
-                aligned(tl, run, "service.shed"),
+                series::SERVICE_SHED,
+                aligned(tl, run, series::SERVICE_SHED),
                 1.0,
                 "requests shed at the in-flight cap (503)",
             ));
             // HAProxy queues a request when every app server has its fill: the app tier is
             // slow or full, whatever the reason.
             signals.push(Signal::symptom(
-                "haproxy.queue",
-                aligned(tl, run, "haproxy.queue"),
+                series::HAPROXY_QUEUE,
+                aligned(tl, run, series::HAPROXY_QUEUE),
                 1.0,
                 "requests queued at the load balancer for a free app server",
             ));
@@ -206,12 +211,16 @@ fn machine(run: &RunSeries, tl: &Timeline) -> Option<TierAnalysis> {
     if (app - cores).abs() > 1e-9 || app_in_a_cgroup(tl) {
         return None;
     }
-    let run_queue =
-        Signal::own("host.load1", aligned(tl, run, "host.load1"), cores * 1.5, "run queue longer than the cores");
+    let run_queue = Signal::own(
+        series::HOST_LOAD1,
+        aligned(tl, run, series::HOST_LOAD1),
+        cores * 1.5,
+        "run queue longer than the cores",
+    );
     let r = Resource {
         tier: "machine",
         unit: "cores",
-        busy: aligned(tl, run, "host.machine_cpu_cores"),
+        busy: aligned(tl, run, series::HOST_MACHINE_CPU_CORES),
         capacity: cores,
         available: None,
         throttled: None,
@@ -228,20 +237,20 @@ fn databases(run: &RunSeries, tl: &Timeline) -> Vec<TierAnalysis> {
     if k > 0.0 || quota(tl, "db").is_some() {
         let signals = vec![
             Signal::own(
-                "postgres.lock_waiting_backends",
-                aligned(tl, run, "postgres.lock_waiting_backends"),
+                series::POSTGRES_LOCK_WAITING_BACKENDS,
+                aligned(tl, run, series::POSTGRES_LOCK_WAITING_BACKENDS),
                 1.0,
                 "backends waiting on locks (the server's own view)",
             ),
             Signal::own(
-                "postgres.unanswered",
-                aligned(tl, run, "postgres.unanswered"),
+                series::POSTGRES_UNANSWERED,
+                aligned(tl, run, series::POSTGRES_UNANSWERED),
                 1.0,
                 "PostgreSQL did not answer its own statistics query within 500 ms",
             ),
             Signal::symptom(
                 "service.pool_waiting.db_primary",
-                sum_prefix(tl, run, "service.pool_waiting.db_primary"),
+                sum_prefix(tl, run, &series::of(series::SERVICE_POOL_WAITING, "db_primary")),
                 2.0,
                 "callers waiting for a database connection",
             ),
@@ -253,14 +262,14 @@ fn databases(run: &RunSeries, tl: &Timeline) -> Vec<TierAnalysis> {
     if k > 0.0 || quota(tl, "db-replica").is_some() {
         let signals = vec![
             Signal::own(
-                "postgres.replication_lag_bytes",
-                aligned(tl, run, "postgres.replication_lag_bytes"),
+                series::POSTGRES_REPLICATION_LAG_BYTES,
+                aligned(tl, run, series::POSTGRES_REPLICATION_LAG_BYTES),
                 16.0 * 1024.0 * 1024.0,
                 "replicas behind the primary",
             ),
             Signal::symptom(
                 "service.pool_waiting.db_replica",
-                sum_prefix(tl, run, "service.pool_waiting.db_replica"),
+                sum_prefix(tl, run, &series::of(series::SERVICE_POOL_WAITING, "db_replica")),
                 2.0,
                 "callers waiting for a replica connection",
             ),
@@ -274,22 +283,27 @@ fn databases(run: &RunSeries, tl: &Timeline) -> Vec<TierAnalysis> {
 
 /// The cache: Redis runs commands on one thread, so its CPU in cores is its utilization.
 fn cache(run: &RunSeries, tl: &Timeline) -> Option<TierAnalysis> {
-    let redis = tl.series.contains_key("redis.cpu_cores") || tl.series.contains_key("redis.unanswered");
-    let calls = tl.values("service.tier_calls.cache").iter().any(|c| *c > 0.0);
+    let redis = tl.series.contains_key(series::REDIS_CPU_CORES) || tl.series.contains_key(series::REDIS_UNANSWERED);
+    let calls = tl.values(&series::of(series::SERVICE_TIER_CALLS, "cache")).iter().any(|c| *c > 0.0);
     if !redis && !calls {
         return None;
     }
     let signals = vec![
-        Signal::own("redis.evictions", aligned(tl, run, "redis.evictions"), 1.0, "entries evicted for memory"),
         Signal::own(
-            "redis.unanswered",
-            aligned(tl, run, "redis.unanswered"),
+            series::REDIS_EVICTIONS,
+            aligned(tl, run, series::REDIS_EVICTIONS),
+            1.0,
+            "entries evicted for memory",
+        ),
+        Signal::own(
+            series::REDIS_UNANSWERED,
+            aligned(tl, run, series::REDIS_UNANSWERED),
             1.0,
             "Redis did not answer INFO within 500 ms",
         ),
         Signal::symptom(
             "service.tier_errors.cache",
-            aligned(tl, run, "service.tier_errors.cache"),
+            aligned(tl, run, &series::of(series::SERVICE_TIER_ERRORS, "cache")),
             1.0,
             "cache calls failing or timing out",
         ),
@@ -302,8 +316,8 @@ fn cache(run: &RunSeries, tl: &Timeline) -> Option<TierAnalysis> {
         let k = quota(tl, "cache").unwrap_or(1.0).min(1.0);
         let throttled = tl
             .series
-            .contains_key("host.cpu_throttled_share.cache")
-            .then(|| aligned(tl, run, "host.cpu_throttled_share.cache"));
+            .contains_key(&series::of(series::HOST_CPU_THROTTLED_SHARE, "cache"))
+            .then(|| aligned(tl, run, &series::of(series::HOST_CPU_THROTTLED_SHARE, "cache")));
         let label = if quota(tl, "cache").is_some() {
             box_label(tl, "cache")
         } else {
@@ -312,7 +326,7 @@ fn cache(run: &RunSeries, tl: &Timeline) -> Option<TierAnalysis> {
         Resource {
             tier: "cache",
             unit: "cores",
-            busy: aligned(tl, run, "redis.cpu_cores"),
+            busy: aligned(tl, run, series::REDIS_CPU_CORES),
             capacity: k,
             available: None,
             throttled,
@@ -329,15 +343,15 @@ fn cache(run: &RunSeries, tl: &Timeline) -> Option<TierAnalysis> {
 /// Queue and workers: a backlog that keeps growing means the workers cannot keep up. The
 /// backlog is the job table's own count; the oldest job's age is what a reader waits.
 fn queue(run: &RunSeries, tl: &Timeline) -> Option<TierAnalysis> {
-    let depth = aligned(tl, run, "service.queue_depth");
+    let depth = aligned(tl, run, series::SERVICE_QUEUE_DEPTH);
     if !depth.iter().any(Option::is_some) {
         return None;
     }
     let signals = vec![
         Signal::own("service.queue_depth growth /s", growth(&depth), 1.0, "backlog growing: workers cannot keep up"),
         Signal::symptom(
-            "service.queue_oldest_age_s",
-            aligned(tl, run, "service.queue_oldest_age_s"),
+            series::SERVICE_QUEUE_OLDEST_AGE_S,
+            aligned(tl, run, series::SERVICE_QUEUE_OLDEST_AGE_S),
             5.0,
             "oldest job waiting (worker lag)",
         ),

@@ -76,54 +76,97 @@ fn is_service_tier(t: &TierAnalysis) -> bool {
 }
 
 pub fn decide(run: &RunSeries, tiers: &[TierAnalysis], knee: Option<Knee>, facts: &RunFacts) -> Verdict {
-    let all_figures = tiers.iter().map(|t| t.figures.clone()).collect::<Vec<_>>();
-    let verdict =
-        |bottleneck: &str, confidence: &str, sentence: String, evidence: Vec<Evidence>, headroom: Option<f64>| {
-            Verdict {
-                bottleneck: bottleneck.into(),
-                confidence: confidence.into(),
-                sentence,
-                knee: knee.clone(),
-                tiers: all_figures.clone(),
-                evidence,
-                headroom,
-                faults: Vec::new(),
-            }
-        };
     let generator = tiers.iter().find(|t| t.figures.tier == "generator");
     // Sends that left late while the generator's own threads idled and the embedded service
     // saturated the machine both share: the lateness is the service's CPU, already charged
     // as latency from the intended times. The run is judged (and says why).
     let contention = facts.generator_overloaded && facts.generator_cpu_share < 0.5 && machine_saturated_by_app(tiers);
-    if facts.generator_overloaded && !contention {
-        if let Some((chosen, late_from)) = saturated_before_late(run, tiers, knee.as_ref(), facts) {
-            let onset = chosen.onset.unwrap_or(0);
-            let behind = if facts.generator_late_from.is_some() {
-                format!("fell behind only from t = {late_from} s")
-            } else {
-                "the sends it could not make waited for in-flight slots the target held".to_owned()
-            };
-            let sentence = format!(
-                "Bottleneck: {} ({}){}. The generator kept its schedule while this tier reached its limit (t = {onset} s) and {behind}, as the target collapsed under it.",
-                describe(&chosen.figures.tier),
-                figures_of(&chosen),
-                ceiling_of(&chosen)
-            );
-            let mut evidence = chosen.evidence.clone();
-            evidence.extend(generator_evidence(run, None, facts).into_iter().map(|mut e| {
-                e.note = format!("{} — from t = {late_from} s only, {} s after the {} was at its limit: the tier is judged on the seconds before", e.note, late_from - onset, chosen.figures.tier);
-                e
-            }));
-            return verdict(&chosen.figures.tier, "medium", sentence, evidence, None);
-        }
-        if let Some((sentence, evidence)) = host_stole(run, generator, facts) {
-            return verdict("generator", "medium", sentence, evidence, None);
-        }
-        return verdict("generator", "high", "The load generator was the limit: its own CPU or timers could not keep the schedule, so this run names no service bottleneck. Give it more CPU or run more generator processes and merge their logs.".into(), generator_evidence(run, generator, facts), None);
+    let knee_ref = knee.as_ref();
+    let chosen = if facts.generator_overloaded && !contention {
+        generator_late(run, tiers, generator, knee_ref, facts)
+    } else {
+        resource_at_its_limit(run, tiers, knee_ref, facts, contention)
+            .or_else(|| contention.then(|| draft("generator", "high", "The load generator could not keep its schedule on a machine the embedded service saturated, and no service tier could be named from it. Give the generator a box of its own or more CPU.".into(), generator_evidence(run, generator, facts), None)))
+            .or_else(|| symptoms_only(run, tiers, knee_ref, facts))
+            .unwrap_or_else(|| nothing_saturated(tiers, facts))
+    };
+    Verdict {
+        bottleneck: chosen.bottleneck,
+        confidence: chosen.confidence.into(),
+        sentence: chosen.sentence,
+        knee,
+        tiers: tiers.iter().map(|t| t.figures.clone()).collect(),
+        evidence: chosen.evidence,
+        headroom: chosen.headroom,
+        faults: Vec::new(),
     }
+}
+
+/// A verdict before the run's knee and tier table are put into it.
+struct Draft {
+    bottleneck: String,
+    confidence: &'static str,
+    sentence: String,
+    evidence: Vec<Evidence>,
+    headroom: Option<f64>,
+}
+
+fn draft(
+    bottleneck: &str,
+    confidence: &'static str,
+    sentence: String,
+    evidence: Vec<Evidence>,
+    headroom: Option<f64>,
+) -> Draft {
+    Draft { bottleneck: bottleneck.into(), confidence, sentence, evidence, headroom }
+}
+
+/// Sends left late: a tier that reached its limit before they did, else the host that took
+/// the machine, else the generator itself.
+fn generator_late(
+    run: &RunSeries,
+    tiers: &[TierAnalysis],
+    generator: Option<&TierAnalysis>,
+    knee: Option<&Knee>,
+    facts: &RunFacts,
+) -> Draft {
+    if let Some((chosen, late_from)) = saturated_before_late(run, tiers, knee, facts) {
+        let onset = chosen.onset.unwrap_or(0);
+        let behind = if facts.generator_late_from.is_some() {
+            format!("fell behind only from t = {late_from} s")
+        } else {
+            "the sends it could not make waited for in-flight slots the target held".to_owned()
+        };
+        let sentence = format!(
+        "Bottleneck: {} ({}){}. The generator kept its schedule while this tier reached its limit (t = {onset} s) and {behind}, as the target collapsed under it.",
+        describe(&chosen.figures.tier),
+        figures_of(&chosen),
+        ceiling_of(&chosen)
+        );
+        let mut evidence = chosen.evidence.clone();
+        evidence.extend(generator_evidence(run, None, facts).into_iter().map(|mut e| {
+        e.note = format!("{} — from t = {late_from} s only, {} s after the {} was at its limit: the tier is judged on the seconds before", e.note, late_from - onset, chosen.figures.tier);
+        e
+        }));
+        return draft(&chosen.figures.tier, "medium", sentence, evidence, None);
+    }
+    if let Some((sentence, evidence)) = host_stole(run, generator, facts) {
+        return draft("generator", "medium", sentence, evidence, None);
+    }
+    draft("generator", "high", "The load generator was the limit: its own CPU or timers could not keep the schedule, so this run names no service bottleneck. Give it more CPU or run more generator processes and merge their logs.".into(), generator_evidence(run, generator, facts), None)
+}
+
+/// A tier whose own resource (a box's CPU against its quota, a pool) was at its limit.
+fn resource_at_its_limit(
+    run: &RunSeries,
+    tiers: &[TierAnalysis],
+    knee: Option<&Knee>,
+    facts: &RunFacts,
+    contention: bool,
+) -> Option<Draft> {
     let candidates = resource_bound(tiers, facts);
     let candidates: Vec<&TierAnalysis> = candidates.iter().collect();
-    if let Some(chosen) = pick(run, &candidates, knee.as_ref()).filter(|c| !contention || c.figures.tier == "app") {
+    if let Some(chosen) = pick(run, &candidates, knee).filter(|c| !contention || c.figures.tier == "app") {
         let signals = chosen.evidence.len();
         let confidence = match (signals, knee.is_some()) {
             (n, true) if n >= 2 => "high",
@@ -140,11 +183,14 @@ pub fn decide(run: &RunSeries, tiers: &[TierAnalysis], knee: Option<Knee>, facts
                 e
             }));
         }
-        return verdict(&chosen.figures.tier, confidence, sentence, evidence, None);
+        return Some(draft(&chosen.figures.tier, confidence, sentence, evidence, None));
     }
-    if contention {
-        return verdict("generator", "high", "The load generator could not keep its schedule on a machine the embedded service saturated, and no service tier could be named from it. Give the generator a box of its own or more CPU.".into(), generator_evidence(run, generator, facts), None);
-    }
+    None
+}
+
+/// A tier that only its callers saw saturated (no box or server at its own limit), when the
+/// SLO failed or the throughput bent.
+fn symptoms_only(run: &RunSeries, tiers: &[TierAnalysis], knee: Option<&Knee>, facts: &RunFacts) -> Option<Draft> {
     let congested = primary_congested(tiers);
     let mut symptomatic: Vec<&TierAnalysis> = tiers
         .iter()
@@ -156,7 +202,7 @@ pub fn decide(run: &RunSeries, tiers: &[TierAnalysis], knee: Option<Knee>, facts
         symptomatic.retain(|t| !is_app_tier(&t.figures.tier));
     }
     if !facts.slo_passed || knee.is_some() {
-        if let Some(chosen) = pick(run, &symptomatic, knee.as_ref()) {
+        if let Some(chosen) = pick(run, &symptomatic, knee) {
             let confidence = if chosen.evidence.len() >= 2 && knee.is_some() { "medium" } else { "low" };
             let sentence = format!(
                 "Bottleneck: {} as its callers saw it ({}){}; no box or server was seen at its own limit, so this may be a software limit (a pool size, a lock) or a resource not measured here.",
@@ -164,9 +210,14 @@ pub fn decide(run: &RunSeries, tiers: &[TierAnalysis], knee: Option<Knee>, facts
                 figures_of(chosen),
                 ceiling_of(chosen)
             );
-            return verdict(&chosen.figures.tier, confidence, sentence, chosen.evidence.clone(), None);
+            return Some(draft(&chosen.figures.tier, confidence, sentence, chosen.evidence.clone(), None));
         }
     }
+    None
+}
+
+/// Nothing saturated: the headroom when the SLO held, else the tier of the largest demand.
+fn nothing_saturated(tiers: &[TierAnalysis], facts: &RunFacts) -> Draft {
     let headroom = headroom(tiers, facts.peak_rate.max(facts.achieved_rate));
     if facts.slo_passed {
         // The tier whose ceiling gives the headroom, so the sentence and the tier table agree.
@@ -186,14 +237,14 @@ pub fn decide(run: &RunSeries, tiers: &[TierAnalysis], knee: Option<Knee>, facts
             ),
             _ => "No tier saturated and the SLO held.".into(),
         };
-        return verdict("none", "high", sentence, Vec::new(), headroom);
+        return draft("none", "high", sentence, Vec::new(), headroom);
     }
     // The SLO failed and nothing showed saturation: the tier with the largest demand.
     let top =
         tiers.iter().filter(|t| is_service_tier(t)).max_by(|a, b| a.figures.demand_s.total_cmp(&b.figures.demand_s));
     let tier = top.map_or("none".to_owned(), |t| t.figures.tier.clone());
     let sentence = format!("The SLO was missed but no tier showed saturation; {} carries the largest demand per request, so look there first.", describe(&tier));
-    verdict(&tier, "low", sentence, top.map(|t| t.evidence.clone()).unwrap_or_default(), None)
+    draft(&tier, "low", sentence, top.map(|t| t.evidence.clone()).unwrap_or_default(), None)
 }
 
 /// A service tier whose own resource was at its limit at least [`SATURATED_BEFORE_LATE_S`]

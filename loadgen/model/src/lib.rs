@@ -12,6 +12,7 @@
 //!   distributed runs and CloudWatch pulls add.
 //! - [`evolve`]: `evolve.json`, the scaling loop's record.
 //! - [`stages`]: the seed's scaling path, one list (ids, titles, profiles).
+//! - [`series`]: the timeline's series names, as constants.
 //! - [`run_dir`]: the run directory: every file name in it, and reading and writing its JSON.
 
 pub mod capacity;
@@ -19,6 +20,7 @@ pub mod cloudwatch;
 pub mod evolve;
 pub mod faults;
 pub mod run_dir;
+pub mod series;
 pub mod stages;
 pub mod summary;
 pub mod timeline;

@@ -4,6 +4,7 @@
 //! step (a PostgreSQL cluster, replicas, Redis, HAProxy) cost more than the steps themselves
 //! and measured a cold stage every time.
 
+use loadgen_model::series;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -69,7 +70,7 @@ fn step_result(s: &Summary, rate: f64, report: String) -> StepResult {
 
 /// Mean of `host.steal_share` over a step's timeline.
 fn steal_share(timeline: &crate::profiler::Timeline) -> Option<f64> {
-    let values = timeline.values("host.steal_share");
+    let values = timeline.values(series::HOST_STEAL_SHARE);
     (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
 }
 
@@ -80,7 +81,7 @@ fn box_utilization(timeline: &crate::profiler::Timeline) -> Vec<(String, f64)> {
         .boxes
         .iter()
         .filter_map(|b| {
-            let used = timeline.values(&format!("host.cpu_cores.{}", b.tier));
+            let used = timeline.values(&series::of(series::HOST_CPU_CORES, &b.tier));
             (!used.is_empty() && b.cpu_cores > 0.0)
                 .then(|| (b.tier.clone(), used.iter().sum::<f64>() / used.len() as f64 / b.cpu_cores))
         })

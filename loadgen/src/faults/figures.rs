@@ -6,6 +6,7 @@ use super::FaultRecord;
 use crate::profiler::Timeline;
 use crate::recorder::{new_histogram, RecordedRun};
 pub use loadgen_model::faults::FaultFigures;
+use loadgen_model::series;
 
 /// Seconds past a fault's window still searched for its recovery.
 const RECOVERY_SEARCH_S: u64 = 60;
@@ -80,7 +81,7 @@ fn figures_of(r: &FaultRecord, run: &RecordedRun, timeline: &Timeline, run_end: 
     let cache_hits_after_s = match (r.tier.as_str(), r.ended_s) {
         ("cache", Some(end)) => {
             let from = end.ceil() as u64;
-            let hits = timeline.series.get("service.cache_hits");
+            let hits = timeline.series.get(series::SERVICE_CACHE_HITS);
             timeline
                 .t
                 .iter()

@@ -8,6 +8,7 @@
 //! to its servers, per s: beside the request rate it says whether keep-alive connections are
 //! reused or one is opened per request).
 
+use loadgen_model::series;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -84,15 +85,15 @@ impl Collector for HaproxyCollector {
         let text = response.text().await.map_err(|e| err(&e))?;
         let t = parse_csv(&text);
         let mut out = BTreeMap::from([
-            ("haproxy.queue".to_owned(), t.queued),
-            ("haproxy.sessions".to_owned(), t.sessions),
-            ("haproxy.servers_up".to_owned(), t.servers_up),
+            (series::HAPROXY_QUEUE.to_owned(), t.queued),
+            (series::HAPROXY_SESSIONS.to_owned(), t.sessions),
+            (series::HAPROXY_SERVERS_UP.to_owned(), t.servers_up),
         ]);
         for (name, value) in [
-            ("haproxy.retries", t.retries),
-            ("haproxy.errors", t.errors),
-            ("haproxy.http_5xx", t.http_5xx),
-            ("haproxy.server_connects", t.server_connects),
+            (series::HAPROXY_RETRIES, t.retries),
+            (series::HAPROXY_ERRORS, t.errors),
+            (series::HAPROXY_HTTP_5XX, t.http_5xx),
+            (series::HAPROXY_SERVER_CONNECTS, t.server_connects),
         ] {
             self.counters.record(name, value, elapsed_s, &mut out);
         }

@@ -12,6 +12,7 @@
 //! `host.rss_bytes.<box>`,
 //! `host.disk_read_bytes.<box>`, `host.disk_write_bytes.<box>`.
 
+use loadgen_model::series;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -113,18 +114,18 @@ impl HostCollector {
 
     /// The box's throttling over the last interval, from its cumulative `cpu.stat` counters.
     fn throttling(&mut self, tier: &str, t: Throttling, elapsed_s: f64, out: &mut BTreeMap<String, f64>) {
-        let periods_key = format!("host.cpu_periods.{tier}");
-        let throttled_key = format!("host.cpu_throttled_periods.{tier}");
+        let periods_key = series::of(series::HOST_CPU_PERIODS, tier);
+        let throttled_key = series::of(series::HOST_CPU_THROTTLED_PERIODS, tier);
         let periods = rate(self.previous.get(&periods_key).copied(), t.periods, 1.0);
         let throttled = rate(self.previous.get(&throttled_key).copied(), t.throttled_periods, 1.0);
         if let (Some(p), Some(th)) = (periods, throttled) {
             if p > 0.0 {
-                out.insert(format!("host.cpu_throttled_share.{tier}"), (th / p).min(1.0));
+                out.insert(series::of(series::HOST_CPU_THROTTLED_SHARE, tier), (th / p).min(1.0));
             }
         }
         self.previous.insert(periods_key, t.periods);
         self.previous.insert(throttled_key, t.throttled_periods);
-        self.counter(format!("host.cpu_throttled_s.{tier}"), t.throttled_s, elapsed_s, out);
+        self.counter(series::of(series::HOST_CPU_THROTTLED_S, tier), t.throttled_s, elapsed_s, out);
     }
 
     fn counter(&mut self, name: String, current: f64, elapsed_s: f64, out: &mut BTreeMap<String, f64>) {
@@ -190,8 +191,11 @@ impl Collector for HostCollector {
     async fn sample(&mut self, elapsed_s: f64) -> Result<BTreeMap<String, f64>, CollectError> {
         let mut out = BTreeMap::new();
         self.system.refresh_cpu_usage();
-        out.insert("host.machine_cpu_cores".into(), f64::from(self.system.global_cpu_usage()) / 100.0 * self.cores);
-        out.insert("host.load1".into(), System::load_average().one);
+        out.insert(
+            series::HOST_MACHINE_CPU_CORES.into(),
+            f64::from(self.system.global_cpu_usage()) / 100.0 * self.cores,
+        );
+        out.insert(series::HOST_LOAD1.into(), System::load_average().one);
         let wants_processes = self.boxes.iter().any(|b| {
             matches!(
                 b.members,
@@ -220,12 +224,12 @@ impl Collector for HostCollector {
         let threads = self_thread_cpu_seconds();
         for spec in self.boxes.clone() {
             let tier = &spec.tier;
-            out.insert(format!("host.cpu_quota.{tier}"), spec.cpu_quota.unwrap_or(self.cores));
+            out.insert(series::of(series::HOST_CPU_QUOTA, tier), spec.cpu_quota.unwrap_or(self.cores));
             match &spec.members {
                 Members::GeneratorThreads | Members::EmbeddedServiceThreads => {
                     if let Some((generator, service)) = threads {
                         let cpu = if matches!(spec.members, Members::GeneratorThreads) { generator } else { service };
-                        self.counter(format!("host.cpu_cores.{tier}"), cpu, elapsed_s, &mut out);
+                        self.counter(series::of(series::HOST_CPU_CORES, tier), cpu, elapsed_s, &mut out);
                     }
                 }
                 Members::ProcessNames(_) | Members::ProcessTree(_) | Members::Cgroups { .. } | Members::Pids(_) => {
@@ -262,16 +266,16 @@ impl Collector for HostCollector {
                     }
                     self.counter(format!("members.{tier}"), cpu_ms as f64 / 1000.0, elapsed_s, &mut rates);
                     if let Some(cores) = rates.values().copied().reduce(f64::max) {
-                        out.insert(format!("host.cpu_cores.{tier}"), cores);
+                        out.insert(series::of(series::HOST_CPU_CORES, tier), cores);
                     }
                     if let Some(t) = throttling_of(&spec.members) {
                         self.throttling(tier, t, elapsed_s, &mut out);
                     }
                     // A box with no process left is a dead server (`analysis/faults.rs`).
-                    out.insert(format!("host.processes.{tier}"), f64::from(alive));
-                    out.insert(format!("host.rss_bytes.{tier}"), rss as f64);
-                    self.counter(format!("host.disk_read_bytes.{tier}"), read as f64, elapsed_s, &mut out);
-                    self.counter(format!("host.disk_write_bytes.{tier}"), written as f64, elapsed_s, &mut out);
+                    out.insert(series::of(series::HOST_PROCESSES, tier), f64::from(alive));
+                    out.insert(series::of(series::HOST_RSS_BYTES, tier), rss as f64);
+                    self.counter(series::of(series::HOST_DISK_READ_BYTES, tier), read as f64, elapsed_s, &mut out);
+                    self.counter(series::of(series::HOST_DISK_WRITE_BYTES, tier), written as f64, elapsed_s, &mut out);
                 }
             }
         }

@@ -7,6 +7,7 @@
 //! `postgres.replication_lag_bytes` (max over standbys), `postgres.standbys`, and
 //! `postgres.unanswered` (1 when the server did not answer within [`PROBE_TIMEOUT`]).
 
+use loadgen_model::series;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -70,22 +71,24 @@ impl Collector for PostgresCollector {
                                   // The next answer starts the counters afresh: its increase would span the
                                   // silence, not one interval.
                 self.counters = CounterRates::default();
-                return Ok(BTreeMap::from([("postgres.unanswered".to_owned(), 1.0)]));
+                return Ok(BTreeMap::from([(series::POSTGRES_UNANSWERED.to_owned(), 1.0)]));
             }
         };
-        let mut out = BTreeMap::from([("postgres.unanswered".to_owned(), 0.0)]);
-        out.insert("postgres.active_backends".into(), a.get::<f64, _>(0));
-        out.insert("postgres.lock_waiting_backends".into(), a.get::<f64, _>(1));
-        out.insert("postgres.backends".into(), a.get::<f64, _>(2));
-        out.insert("postgres.replication_lag_bytes".into(), r.get::<f64, _>(0));
-        out.insert("postgres.standbys".into(), r.get::<f64, _>(1));
+        let mut out = BTreeMap::from([(series::POSTGRES_UNANSWERED.to_owned(), 0.0)]);
+        out.insert(series::POSTGRES_ACTIVE_BACKENDS.into(), a.get::<f64, _>(0));
+        out.insert(series::POSTGRES_LOCK_WAITING_BACKENDS.into(), a.get::<f64, _>(1));
+        out.insert(series::POSTGRES_BACKENDS.into(), a.get::<f64, _>(2));
+        out.insert(series::POSTGRES_REPLICATION_LAG_BYTES.into(), r.get::<f64, _>(0));
+        out.insert(series::POSTGRES_STANDBYS.into(), r.get::<f64, _>(1));
         let (xacts, read, hit): (f64, f64, f64) = (d.get(0), d.get(1), d.get(2));
-        for (name, value) in [("postgres.xacts", xacts), ("postgres.blocks_read", read), ("postgres.blocks_hit", hit)] {
+        for (name, value) in
+            [(series::POSTGRES_XACTS, xacts), (series::POSTGRES_BLOCKS_READ, read), (series::POSTGRES_BLOCKS_HIT, hit)]
+        {
             self.counters.record(name, value, elapsed_s, &mut out);
         }
-        if let (Some(r), Some(h)) = (out.get("postgres.blocks_read"), out.get("postgres.blocks_hit")) {
+        if let (Some(r), Some(h)) = (out.get(series::POSTGRES_BLOCKS_READ), out.get(series::POSTGRES_BLOCKS_HIT)) {
             if r + h > 0.0 {
-                out.insert("postgres.cache_hit_ratio".into(), h / (r + h));
+                out.insert(series::POSTGRES_CACHE_HIT_RATIO.into(), h / (r + h));
             }
         }
         Ok(out)

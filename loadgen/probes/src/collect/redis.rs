@@ -8,6 +8,7 @@
 //! [`PROBE_TIMEOUT`], else 0): a server that stops answering is the server's own evidence,
 //! not a client's guess.
 
+use loadgen_model::series;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -53,28 +54,28 @@ impl Collector for RedisCollector {
                 // The next answer starts the counters afresh: its increase would span the
                 // silence, not one interval.
                 self.counters = CounterRates::default();
-                return Ok(BTreeMap::from([("redis.unanswered".to_owned(), 1.0)]));
+                return Ok(BTreeMap::from([(series::REDIS_UNANSWERED.to_owned(), 1.0)]));
             }
         };
         let info = parse_info(&text);
-        let mut out = BTreeMap::from([("redis.unanswered".to_owned(), 0.0)]);
+        let mut out = BTreeMap::from([(series::REDIS_UNANSWERED.to_owned(), 0.0)]);
         let get = |k: &str| info.get(k).copied();
         if let Some(v) = get("connected_clients") {
-            out.insert("redis.clients".into(), v);
+            out.insert(series::REDIS_CLIENTS.into(), v);
         }
         if let Some(v) = get("blocked_clients") {
-            out.insert("redis.blocked_clients".into(), v);
+            out.insert(series::REDIS_BLOCKED_CLIENTS.into(), v);
         }
         if let Some(v) = get("used_memory") {
-            out.insert("redis.used_memory_bytes".into(), v);
+            out.insert(series::REDIS_USED_MEMORY_BYTES.into(), v);
         }
         let cpu = get("used_cpu_sys").unwrap_or(0.0) + get("used_cpu_user").unwrap_or(0.0);
         for (name, value) in [
-            ("redis.ops", get("total_commands_processed")),
-            ("redis.hits", get("keyspace_hits")),
-            ("redis.misses", get("keyspace_misses")),
-            ("redis.evictions", get("evicted_keys")),
-            ("redis.cpu_cores", Some(cpu)),
+            (series::REDIS_OPS, get("total_commands_processed")),
+            (series::REDIS_HITS, get("keyspace_hits")),
+            (series::REDIS_MISSES, get("keyspace_misses")),
+            (series::REDIS_EVICTIONS, get("evicted_keys")),
+            (series::REDIS_CPU_CORES, Some(cpu)),
         ] {
             let Some(value) = value else { continue };
             self.counters.record(name, value, elapsed_s, &mut out);

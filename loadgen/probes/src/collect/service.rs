@@ -10,6 +10,7 @@
 //! `service.jobs_done` (per s), `service.requests`, `service.errors` (5xx per s),
 //! `service.shed` (per s).
 
+use loadgen_model::series;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -87,38 +88,40 @@ pub fn fold_scrape(text: &str, counters: &mut BTreeMap<String, f64>, gauges: &mu
     for s in parse_prometheus(text) {
         let (map, key) = match s.name {
             "scaleloop_tier_busy_seconds_total" => {
-                (&mut *counters, format!("service.tier_busy.{}", label(&s, "tier").unwrap_or("?")))
+                (&mut *counters, series::of(series::SERVICE_TIER_BUSY, label(&s, "tier").unwrap_or("?")))
             }
             "scaleloop_tier_calls_total" => {
-                (&mut *counters, format!("service.tier_calls.{}", label(&s, "tier").unwrap_or("?")))
+                (&mut *counters, series::of(series::SERVICE_TIER_CALLS, label(&s, "tier").unwrap_or("?")))
             }
             "scaleloop_tier_errors_total" => {
-                (&mut *counters, format!("service.tier_errors.{}", label(&s, "tier").unwrap_or("?")))
+                (&mut *counters, series::of(series::SERVICE_TIER_ERRORS, label(&s, "tier").unwrap_or("?")))
             }
-            "scaleloop_cache_hits_total" => (&mut *counters, "service.cache_hits".into()),
-            "scaleloop_cache_misses_total" => (&mut *counters, "service.cache_misses".into()),
-            "scaleloop_jobs_done_total" => (&mut *counters, "service.jobs_done".into()),
-            "scaleloop_http_shed_total" => (&mut *counters, "service.shed".into()),
+            "scaleloop_cache_hits_total" => (&mut *counters, series::SERVICE_CACHE_HITS.into()),
+            "scaleloop_cache_misses_total" => (&mut *counters, series::SERVICE_CACHE_MISSES.into()),
+            "scaleloop_jobs_done_total" => (&mut *counters, series::SERVICE_JOBS_DONE.into()),
+            "scaleloop_http_shed_total" => (&mut *counters, series::SERVICE_SHED.into()),
             "scaleloop_http_requests_total" => {
                 let status: u16 = label(&s, "status").and_then(|v| v.parse().ok()).unwrap_or(0);
-                *counters.entry("service.requests".into()).or_default() += s.value;
+                *counters.entry(series::SERVICE_REQUESTS.into()).or_default() += s.value;
                 if status >= 500 {
-                    *counters.entry("service.errors".into()).or_default() += s.value;
+                    *counters.entry(series::SERVICE_ERRORS.into()).or_default() += s.value;
                 }
                 continue;
             }
             "scaleloop_pool_in_use" => {
-                (&mut *gauges, format!("service.pool_in_use.{}", label(&s, "pool").unwrap_or("?")))
+                (&mut *gauges, series::of(series::SERVICE_POOL_IN_USE, label(&s, "pool").unwrap_or("?")))
             }
             "scaleloop_pool_waiting" => {
-                (&mut *gauges, format!("service.pool_waiting.{}", label(&s, "pool").unwrap_or("?")))
+                (&mut *gauges, series::of(series::SERVICE_POOL_WAITING, label(&s, "pool").unwrap_or("?")))
             }
-            "scaleloop_pool_max" => (&mut *gauges, format!("service.pool_max.{}", label(&s, "pool").unwrap_or("?"))),
-            "scaleloop_queue_depth" => (&mut *gauges, "service.queue_depth".into()),
+            "scaleloop_pool_max" => {
+                (&mut *gauges, series::of(series::SERVICE_POOL_MAX, label(&s, "pool").unwrap_or("?")))
+            }
+            "scaleloop_queue_depth" => (&mut *gauges, series::SERVICE_QUEUE_DEPTH.into()),
             // Instances whose last readiness probe found an optional / a required backend failing.
-            "scaleloop_degraded" => (&mut *gauges, "service.degraded".into()),
-            "scaleloop_unavailable" => (&mut *gauges, "service.unavailable".into()),
-            "scaleloop_queue_oldest_job_age_seconds" => (&mut *gauges, "service.queue_oldest_age_s".into()),
+            "scaleloop_degraded" => (&mut *gauges, series::SERVICE_DEGRADED.into()),
+            "scaleloop_unavailable" => (&mut *gauges, series::SERVICE_UNAVAILABLE.into()),
+            "scaleloop_queue_oldest_job_age_seconds" => (&mut *gauges, series::SERVICE_QUEUE_OLDEST_AGE_S.into()),
             _ => continue,
         };
         *map.entry(key).or_default() += s.value;

@@ -4,6 +4,7 @@
 //! (cores' worth of time stolen per second) and `host.steal_share` (its share of all the
 //! machine's CPU time in that second). Absent where `/proc/stat` is not readable.
 
+use loadgen_model::series;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -39,9 +40,9 @@ impl Collector for StealCollector {
         let mut out = BTreeMap::new();
         if let (Some((s0, t0)), true) = (self.previous, elapsed_s > 0.0) {
             let (ds, dt) = (now.0.saturating_sub(s0) as f64, now.1.saturating_sub(t0) as f64);
-            out.insert("host.steal_cores".into(), ds / TICKS_PER_SECOND / elapsed_s);
+            out.insert(series::HOST_STEAL_CORES.into(), ds / TICKS_PER_SECOND / elapsed_s);
             if dt > 0.0 {
-                out.insert("host.steal_share".into(), ds / dt);
+                out.insert(series::HOST_STEAL_SHARE.into(), ds / dt);
             }
         }
         self.previous = Some(now);

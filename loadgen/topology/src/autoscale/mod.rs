@@ -6,6 +6,7 @@
 pub mod controller;
 pub mod policy;
 
+use loadgen_model::series;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -99,6 +100,6 @@ pub fn add_to_timeline(timeline: &mut Timeline, fleet: &FleetRecord, measured_st
     let at = |t: u64| fleet.history.iter().rev().find(|s| s.t <= t as f64 + offset + 0.5);
     let instances: Vec<Option<f64>> = timeline.t.iter().map(|&t| at(t).map(|s| f64::from(s.instances))).collect();
     let metric: Vec<Option<f64>> = timeline.t.iter().map(|&t| at(t).and_then(|s| s.metric)).collect();
-    timeline.series.insert("autoscale.instances".into(), instances);
-    timeline.series.insert("autoscale.cpu_utilization".into(), metric);
+    timeline.series.insert(series::AUTOSCALE_INSTANCES.into(), instances);
+    timeline.series.insert(series::AUTOSCALE_CPU_UTILIZATION.into(), metric);
 }

@@ -2,12 +2,13 @@
 
 use super::{draw, palette, timeline_points, Plot, Series, Style};
 use crate::html::HtmlError;
+use loadgen_model::series;
 use loadgen_model::Timeline;
 
 /// hits / (hits + misses) per second, in percent; a gap where the cache saw no lookup.
 pub fn hit_ratio(timeline: &Timeline) -> Vec<(f64, Option<f64>)> {
-    let hits = timeline_points(timeline, "service.cache_hits");
-    let misses = timeline_points(timeline, "service.cache_misses");
+    let hits = timeline_points(timeline, series::SERVICE_CACHE_HITS);
+    let misses = timeline_points(timeline, series::SERVICE_CACHE_MISSES);
     if hits.is_empty() && misses.is_empty() {
         return Vec::new();
     }

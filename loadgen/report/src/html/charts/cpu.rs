@@ -3,10 +3,11 @@
 
 use super::{draw, labels, palette, timeline_points, Plot, Series, Style};
 use crate::html::HtmlError;
+use loadgen_model::series;
 use loadgen_model::Timeline;
 
-const USED: &str = "host.cpu_cores.";
-const QUOTA: &str = "host.cpu_quota.";
+const USED: &str = series::HOST_CPU_CORES_PREFIX;
+const QUOTA: &str = series::HOST_CPU_QUOTA_PREFIX;
 
 /// One line per box from `host.cpu_cores.<box>`; quotas from `host.cpu_quota.<box>`, else the
 /// timeline's box list; `host.machine_cpu_cores` in grey.
@@ -32,7 +33,7 @@ pub fn draw_cpu(timeline: &Timeline) -> Result<String, HtmlError> {
         "machine cores",
         Style::Dashed,
         palette(7),
-        timeline_points(timeline, "host.machine_cpu_cores"),
+        timeline_points(timeline, series::HOST_MACHINE_CPU_CORES),
     ));
     draw(&plot)
 }

@@ -3,6 +3,7 @@
 
 use super::{draw, palette, timeline_points, Plot, Series, Style};
 use crate::html::HtmlError;
+use loadgen_model::series;
 use loadgen_model::summary::Summary;
 use loadgen_model::Timeline;
 
@@ -19,7 +20,7 @@ pub fn draw_errors(summary: &Summary, timeline: &Timeline) -> Result<String, Htm
         "5xx (service)",
         Style::Dashed,
         palette(4),
-        timeline_points(timeline, "service.errors"),
+        timeline_points(timeline, series::SERVICE_ERRORS),
     ));
     draw(&plot)
 }

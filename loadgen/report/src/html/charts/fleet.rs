@@ -4,11 +4,12 @@
 
 use super::{draw, palette, timeline_points, Plot, Series, Style};
 use crate::html::HtmlError;
+use loadgen_model::series;
 use loadgen_model::Timeline;
 
 /// `None` when the run had no autoscaler.
 pub fn draw_fleet(timeline: &Timeline) -> Option<Result<String, HtmlError>> {
-    let instances = timeline.series.get("autoscale.instances")?;
+    let instances = timeline.series.get(series::AUTOSCALE_INSTANCES)?;
     let known: Vec<f64> = instances.iter().flatten().copied().collect();
     let peak = known.iter().copied().fold(0.0, f64::max);
     let used: f64 = known.iter().sum();
@@ -20,9 +21,9 @@ pub fn draw_fleet(timeline: &Timeline) -> Option<Result<String, HtmlError>> {
         "instances",
         Style::Line,
         palette(0),
-        timeline_points(timeline, "autoscale.instances"),
+        timeline_points(timeline, series::AUTOSCALE_INSTANCES),
     ));
-    let scaled: Vec<(f64, Option<f64>)> = timeline_points(timeline, "autoscale.cpu_utilization")
+    let scaled: Vec<(f64, Option<f64>)> = timeline_points(timeline, series::AUTOSCALE_CPU_UTILIZATION)
         .into_iter()
         .map(|(t, u)| (t, u.map(|u| u * peak.max(1.0))))
         .collect();

@@ -2,11 +2,12 @@
 
 use super::{draw, labels, palette, timeline_points, Plot, Series, Style};
 use crate::html::HtmlError;
+use loadgen_model::series;
 use loadgen_model::Timeline;
 
-const IN_USE: &str = "service.pool_in_use.";
-const WAITING: &str = "service.pool_waiting.";
-const MAX: &str = "service.pool_max.";
+const IN_USE: &str = series::SERVICE_POOL_IN_USE_PREFIX;
+const WAITING: &str = series::SERVICE_POOL_WAITING_PREFIX;
+const MAX: &str = series::SERVICE_POOL_MAX_PREFIX;
 
 /// Per pool: in use (solid), waiting (solid, next colour), size (dashed); plus
 /// `service.queue_depth`.
@@ -44,7 +45,7 @@ pub fn draw_saturation(timeline: &Timeline) -> Result<String, HtmlError> {
         "queue depth",
         Style::Line,
         palette(7),
-        timeline_points(timeline, "service.queue_depth"),
+        timeline_points(timeline, series::SERVICE_QUEUE_DEPTH),
     ));
     draw(&plot)
 }

@@ -3,9 +3,10 @@
 
 use super::{draw, labels, palette, timeline_points, Plot, Series, Style};
 use crate::html::HtmlError;
+use loadgen_model::series;
 use loadgen_model::Timeline;
 
-const BUSY: &str = "service.tier_busy.";
+const BUSY: &str = series::SERVICE_TIER_BUSY_PREFIX;
 
 /// Stacked areas from `service.tier_busy.<tier>`; a second where every tier is missing is a
 /// gap, a single missing tier counts as 0.
