@@ -2,6 +2,7 @@
 //! replicas, and user_id shards). Rows and jobs are written in one transaction, so a write is
 //! acknowledged only once both are durable.
 
+mod migrations;
 mod pool;
 pub mod postgres;
 pub mod sharded;

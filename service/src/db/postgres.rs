@@ -78,7 +78,7 @@ impl PgDb {
         shard_index: i64,
     ) -> Result<Self, BackendError> {
         let primary = open_pool(primary_url, cfg, PRIMARY).await?;
-        sqlx::migrate!("./migrations/postgres")
+        super::migrations::postgres()
             .run(&primary)
             .await
             .map_err(|e| BackendError::Other(anyhow::anyhow!("postgres migration failed: {e}")))?;

@@ -62,7 +62,7 @@ impl SqliteDb {
             .connect_with(opts.clone())
             .await
             .map_err(db_err)?;
-        sqlx::migrate!("./migrations/sqlite")
+        super::migrations::sqlite()
             .run(&writer)
             .await
             .map_err(|e| BackendError::Other(anyhow::anyhow!("sqlite migration failed: {e}")))?;
