@@ -38,6 +38,7 @@ pub fn default_dir(name: &str) -> PathBuf {
     }
 }
 
+/// A `--flag 10s` duration (humantime: `500ms`, `2m`, `1h30m`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime_serde::re::humantime::parse_duration(text).map_err(|e| e.to_string())
 }

@@ -107,9 +107,8 @@ fn run_blocking(
             let outcome =
                 crate::cloudwatch::command::pull_and_print(&report.dir, cw).await.context("CloudWatch pull")?;
             if outcome.error.is_none() {
-                let text = std::fs::read_to_string(report.dir.join(crate::report::SUMMARY_FILE))
-                    .context("re-reading summary.json")?;
-                report.summary = serde_json::from_str(&text).context("re-reading summary.json")?;
+                report.summary =
+                    loadgen_model::RunDir::new(&report.dir).read_summary().context("re-reading summary.json")?;
             }
             return Ok(report);
         }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{Distributed, DistributedError};
+use crate::args::parse_duration;
 use crate::schedule::Share;
 
 #[derive(Debug, Clone, Args, Default)]
@@ -91,10 +92,6 @@ impl DistributedArgs {
         }
         Ok(Some(Distributed { share, start_at, corpus: self.corpus.clone() }))
     }
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime_serde::re::humantime::parse_duration(text).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

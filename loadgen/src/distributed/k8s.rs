@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::DistributedError;
 use crate::args::default_dir;
+use crate::args::parse_duration;
 use crate::Scenario;
 
 const TEMPLATE: &str = include_str!("../../templates/k8s-job.yaml");
@@ -151,8 +152,4 @@ pub fn render(args: &K8sJobArgs, now: chrono::DateTime<chrono::Utc>) -> Result<S
     let mut text = template.render(minijinja::Value::from(minijinja::value::Serde(&values))).map_err(template_error)?;
     text.push('\n');
     Ok(text)
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime_serde::re::humantime::parse_duration(text).map_err(|e| e.to_string())
 }

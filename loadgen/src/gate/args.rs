@@ -7,6 +7,7 @@ use clap::{Args, Subcommand};
 
 use super::ab::Metric;
 use crate::args::default_dir;
+use crate::args::parse_duration;
 use crate::exit::EXIT_CODES_HELP;
 
 /// CI performance regression gate. Runs a seeded scenario against the candidate and checks,
@@ -214,8 +215,4 @@ pub struct CalibrateArgs {
     /// Write the calibration (JSON) here.
     #[arg(long, value_name = "FILE")]
     pub write: Option<PathBuf>,
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime_serde::re::humantime::parse_duration(text).map_err(|e| e.to_string())
 }
