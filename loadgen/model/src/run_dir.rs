@@ -85,6 +85,16 @@ impl RunDir {
         self.write_whole(TIMELINE_FILE, text)
     }
 
+    /// One file's text; `None` when the run has no such file (a scenario or profile copy, say).
+    pub fn read_text(&self, name: &str) -> Result<Option<String>, RunDirError> {
+        let path = self.file(name);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(RunDirError::Read { path, source }),
+        }
+    }
+
     fn read_json<T: serde::de::DeserializeOwned>(&self, name: &str, what: &'static str) -> Result<T, RunDirError> {
         let path = self.file(name);
         let text = std::fs::read_to_string(&path).map_err(|source| RunDirError::Read { path: path.clone(), source })?;

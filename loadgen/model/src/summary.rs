@@ -123,6 +123,18 @@ pub struct OperationStats {
     pub latency_us: Percentiles,
 }
 
+impl OperationStats {
+    /// Requests per second answered without an error: `achieved_rate` counts the failed
+    /// answers too (a refused or dropped request completes quickly), so a stage past its limit
+    /// would otherwise look like it served what it merely answered.
+    pub fn answered_rate(&self) -> f64 {
+        if self.completed == 0 {
+            return 0.0;
+        }
+        self.achieved_rate * self.completed.saturating_sub(self.errors) as f64 / self.completed as f64
+    }
+}
+
 /// Percentiles of a latency histogram, microseconds (0 when empty).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -285,4 +297,28 @@ pub fn schema_json() -> String {
     let mut text = serde_json::to_string_pretty(&value).expect("a schema serializes");
     text.push('\n');
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(completed: u64, errors: u64, achieved_rate: f64) -> OperationStats {
+        OperationStats {
+            intended: completed,
+            completed,
+            errors,
+            intended_rate: achieved_rate,
+            achieved_rate,
+            latency_us: Percentiles::default(),
+        }
+    }
+
+    #[test]
+    fn answered_rate_leaves_the_failed_answers_out() {
+        assert_eq!(stats(1000, 0, 100.0).answered_rate(), 100.0);
+        assert!((stats(1000, 250, 100.0).answered_rate() - 75.0).abs() < 1e-9);
+        assert_eq!(stats(1000, 1000, 100.0).answered_rate(), 0.0);
+        assert_eq!(stats(0, 0, 0.0).answered_rate(), 0.0);
+    }
 }

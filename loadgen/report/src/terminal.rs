@@ -113,9 +113,16 @@ pub fn capacity_lines(s: &Summary) -> String {
     let mut out = String::new();
     if let Some(f) = &s.fleet {
         let kind = if f.confined { "cores of boxes" } else { "cores, unconfined (the machine's)" };
+        let all = &s.operations.all;
+        let failed = match all.errors {
+            0 => String::new(),
+            _ => format!("; {:.0} with the failed answers", all.achieved_rate),
+        };
         out += &format!(
-            "  fleet: {:.3} {kind}; {:.0} req/s per core of fleet ({:.0} req/s in all)\n",
-            f.cores, f.rate_per_core, s.operations.all.achieved_rate
+            "  fleet: {:.3} {kind}; {:.0} req/s per core of fleet ({:.0} req/s answered without error in all{failed})\n",
+            f.cores,
+            f.rate_per_core,
+            all.answered_rate()
         );
     }
     if let Some(u) = &s.seed_users {

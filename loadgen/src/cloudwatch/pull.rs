@@ -162,17 +162,13 @@ pub async fn refresh_run_dir(
 }
 
 fn read_run(dir: &Path) -> Result<(Summary, Timeline), CloudWatchError> {
-    let read = |name: &str| std::fs::read_to_string(dir.join(name));
-    let summary_text = read(crate::report::SUMMARY_FILE)
-        .map_err(|e| CloudWatchError::RunFiles { what: "summary.json", reason: e.to_string() })?;
-    let summary: Summary = serde_json::from_str(&summary_text)
-        .map_err(|e| CloudWatchError::RunFiles { what: "summary.json", reason: e.to_string() })?;
-    let timeline = match read(crate::html::TIMELINE_FILE) {
-        Ok(text) => serde_json::from_str(&text)
-            .map_err(|e| CloudWatchError::RunFiles { what: "timeline.json", reason: e.to_string() })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Timeline::default(),
-        Err(e) => return Err(CloudWatchError::RunFiles { what: "timeline.json", reason: e.to_string() }),
-    };
+    let run = loadgen_model::RunDir::new(dir);
+    let summary =
+        run.read_summary().map_err(|e| CloudWatchError::RunFiles { what: "summary.json", reason: e.to_string() })?;
+    let timeline = run
+        .read_timeline()
+        .map_err(|e| CloudWatchError::RunFiles { what: "timeline.json", reason: e.to_string() })?
+        .unwrap_or_default();
     Ok((summary, timeline))
 }
 

@@ -16,9 +16,10 @@ const TEMPLATE: &str = include_str!("../../templates/evolve.html");
 
 /// Renders the page.
 pub fn render(summary: &EvolveSummary) -> Result<String, minijinja::Error> {
-    let chart = crate::html::charts::stage_rates::draw_stage_rates(summary).unwrap_or_else(|e| {
-        crate::html::charts::placeholder("Sustainable rate per stage", &format!("chart unavailable: {e}"))
-    });
+    let chart = crate::html::charts::stage_rates::draw_stage_rates(&summary.stages, summary.target_rate)
+        .unwrap_or_else(|e| {
+            crate::html::charts::placeholder("Sustainable rate per stage", &format!("chart unavailable: {e}"))
+        });
     let mut env = Environment::new();
     env.add_filter("about", |users: f64| crate::capacity::about(users));
     env.add_template("evolve.html", TEMPLATE)?;

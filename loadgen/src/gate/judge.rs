@@ -16,11 +16,8 @@ use crate::summary::Summary;
 
 /// Runs the check of `dir`; the exit code to end with.
 pub fn judge_run(dir: &Path, args: &CheckArgs) -> Result<Exit, GateError> {
-    let summary_path = dir.join(crate::report::SUMMARY_FILE);
-    let text = std::fs::read_to_string(&summary_path)
-        .map_err(|e| GateError::BadInput(format!("--run {}: {e}", summary_path.display())))?;
-    let summary: Summary = serde_json::from_str(&text)
-        .map_err(|e| GateError::BadInput(format!("--run {}: not a valid summary: {e}", summary_path.display())))?;
+    let summary: Summary =
+        loadgen_model::RunDir::new(dir).read_summary().map_err(|e| GateError::BadInput(format!("--run: {e}")))?;
     let scenario_path = dir.join(crate::html::SCENARIO_FILE);
     let scenario = if scenario_path.is_file() {
         let text = std::fs::read_to_string(&scenario_path)

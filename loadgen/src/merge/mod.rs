@@ -23,8 +23,9 @@ use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::Histogram;
 
 use crate::recorder::{new_histogram, write_interval_log, TAGS};
-use crate::report::{INTERVAL_LOG_FILE, SUMMARY_FILE};
+use crate::report::INTERVAL_LOG_FILE;
 use crate::summary::{Percentiles, SecondSample, Summary};
+use loadgen_model::run_dir::{RunDir, RunDirError};
 
 pub mod workers;
 
@@ -80,9 +81,13 @@ pub fn read_interval_log(path: &Path) -> Result<Vec<LoggedInterval>, MergeError>
     Ok(out)
 }
 
-fn read_summary(path: &Path) -> Result<Summary, MergeError> {
-    let text = std::fs::read_to_string(path).map_err(|source| MergeError::Io { path: path.to_owned(), source })?;
-    serde_json::from_str(&text).map_err(|e| MergeError::Summary { path: path.to_owned(), reason: e.to_string() })
+impl From<RunDirError> for MergeError {
+    fn from(e: RunDirError) -> Self {
+        match e {
+            RunDirError::Read { path, source } | RunDirError::Write { path, source } => MergeError::Io { path, source },
+            RunDirError::Parse { path, reason, .. } => MergeError::Summary { path, reason },
+        }
+    }
 }
 
 /// Merges report directories into `out` (its `summary.json` and `latency.hlog`).
@@ -91,7 +96,7 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Summary, MergeError> {
     let mut summaries = Vec::new();
     let mut intervals = Vec::new();
     for dir in inputs {
-        summaries.push(read_summary(&dir.join(SUMMARY_FILE))?);
+        summaries.push(RunDir::new(dir).read_summary()?);
         intervals.extend(read_interval_log(&dir.join(INTERVAL_LOG_FILE))?);
     }
     let labelled: Vec<(PathBuf, Summary)> = inputs.iter().cloned().zip(summaries.iter().cloned()).collect();

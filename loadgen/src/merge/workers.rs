@@ -181,12 +181,7 @@ pub fn complete_run_dir(out: &Path, s: &mut Summary, inputs: &[(PathBuf, Summary
     }
     let timeline_source = by_index.iter().find(|(dir, _)| dir.join(crate::html::TIMELINE_FILE).is_file());
     let timeline: crate::profiler::Timeline = match timeline_source {
-        Some((dir, _)) => {
-            let path = dir.join(crate::html::TIMELINE_FILE);
-            let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-            serde_json::from_str(&text)
-                .map_err(|e| MergeError::Summary { path: path.clone(), reason: e.to_string() })?
-        }
+        Some((dir, _)) => loadgen_model::RunDir::new(dir).read_timeline()?.unwrap_or_default(),
         None => crate::profiler::Timeline::default(),
     };
     // A worker's verdict, fleet and capacity were drawn on its share: never carried over.

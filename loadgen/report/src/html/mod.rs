@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use minijinja::value::Serde;
 use minijinja::{Environment, Value};
 
+use loadgen_model::run_dir::{RunDir, SUMMARY_FILE};
 use loadgen_model::summary::Summary;
 use loadgen_model::timeline::{Recommendation, Timeline, Verdict};
 
@@ -41,14 +42,20 @@ pub enum HtmlError {
     Io { action: &'static str, path: PathBuf, source: std::io::Error },
     #[error("{path} is not valid: {source}")]
     Json { path: PathBuf, source: serde_json::Error },
+    #[error(transparent)]
+    RunDir(#[from] loadgen_model::run_dir::RunDirError),
 }
 
 /// The charts in page order: `(id, title, drawing)`.
 fn chart_list(summary: &Summary, timeline: &Timeline, verdict: Option<&Verdict>) -> Vec<view::ChartView> {
     let drawn: [(&'static str, &'static str, Result<String, HtmlError>); 7] = [
-        ("rate", "Offered vs achieved rate", charts::rate::draw_rate(summary, verdict)),
-        ("latency", "Latency percentiles", charts::latency::draw_latency(summary)),
-        ("errors", "Errors per second", charts::errors::draw_errors(summary, timeline)),
+        (
+            "rate",
+            "Offered vs achieved rate",
+            charts::rate::draw_rate(&summary.series, verdict.and_then(|v| v.knee.as_ref())),
+        ),
+        ("latency", "Latency percentiles", charts::latency::draw_latency(&summary.series)),
+        ("errors", "Errors per second", charts::errors::draw_errors(&summary.series, timeline)),
         ("cpu", "CPU per box", charts::cpu::draw_cpu(timeline)),
         ("tier_busy", "Busy time per tier", charts::tier_busy::draw_tier_busy(timeline)),
         ("saturation", "Saturation: pools and queue", charts::saturation::draw_saturation(timeline)),
@@ -57,7 +64,7 @@ fn chart_list(summary: &Summary, timeline: &Timeline, verdict: Option<&Verdict>)
     let fleet = charts::fleet::draw_fleet(timeline).map(|svg| ("fleet", "Autoscaling: instances over time", svg));
     let cloudwatch = charts::cloudwatch::draw_cloudwatch(timeline)
         .map(|svg| ("cloudwatch", "CloudWatch: utilization per tier", svg));
-    let faults = charts::faults::draw_faults(summary, timeline).map(|svg| ("faults", "Faults injected", svg));
+    let faults = charts::faults::draw_faults(&summary.series, timeline).map(|svg| ("faults", "Faults injected", svg));
     drawn
         .into_iter()
         .chain(faults)
@@ -146,33 +153,20 @@ pub fn parse_summary(text: &str, path: &Path) -> Result<SavedRun, HtmlError> {
     })
 }
 
-fn read_optional(path: &Path) -> Result<Option<String>, HtmlError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(Some(text)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(HtmlError::Io { action: "reading", path: path.to_owned(), source }),
-    }
-}
-
 /// Rebuilds `dir/index.html` from the saved `summary.json` and `timeline.json` (an empty
 /// timeline when that file is missing), with `scenario.toml` / `profile.toml` when present.
 pub fn rebuild_report(dir: &Path) -> Result<PathBuf, HtmlError> {
-    let summary_path = dir.join(loadgen_model::run_dir::SUMMARY_FILE);
-    let text = std::fs::read_to_string(&summary_path).map_err(|source| HtmlError::Io {
+    let run_dir = RunDir::new(dir);
+    let summary_path = run_dir.file(SUMMARY_FILE);
+    let text = run_dir.read_text(SUMMARY_FILE)?.ok_or_else(|| HtmlError::Io {
         action: "reading",
         path: summary_path.clone(),
-        source,
+        source: std::io::ErrorKind::NotFound.into(),
     })?;
     let run = parse_summary(&text, &summary_path)?;
-    let timeline_path = dir.join(TIMELINE_FILE);
-    let timeline = match read_optional(&timeline_path)? {
-        Some(text) => {
-            serde_json::from_str(&text).map_err(|source| HtmlError::Json { path: timeline_path.clone(), source })?
-        }
-        None => Timeline::default(),
-    };
-    let scenario_text = read_optional(&dir.join(SCENARIO_FILE))?;
-    let profile_text = read_optional(&dir.join(PROFILE_FILE))?;
+    let timeline = run_dir.read_timeline()?.unwrap_or_default();
+    let scenario_text = run_dir.read_text(SCENARIO_FILE)?;
+    let profile_text = run_dir.read_text(PROFILE_FILE)?;
     write_report(
         dir,
         &run.summary,

@@ -313,9 +313,9 @@ pub fn page(
         facts.push(fact(
             "rate per core of fleet",
             format!(
-                "{} req/s per core ({} req/s on {} {kind})",
+                "{} req/s per core ({} req/s answered without error on {} {kind})",
                 num(f.rate_per_core),
-                num(summary.operations.all.achieved_rate),
+                num(summary.operations.all.answered_rate()),
                 cores_text(f.cores)
             ),
         ));

@@ -2,13 +2,14 @@
 
 use super::{draw, palette, Marker, Plot, Series, Style};
 use crate::html::HtmlError;
-use loadgen_model::summary::Summary;
-use loadgen_model::timeline::Verdict;
+use loadgen_model::summary::SecondSample;
+use loadgen_model::timeline::Knee;
 
-/// Intended, sent and completed requests per second; a marker at the knee.
-pub fn draw_rate(summary: &Summary, verdict: Option<&Verdict>) -> Result<String, HtmlError> {
+/// Intended, sent and completed requests per second; a marker at the knee. Draws from the
+/// run's seconds and the knee alone.
+pub fn draw_rate(seconds: &[SecondSample], knee: Option<&Knee>) -> Result<String, HtmlError> {
     let mut plot = Plot::new("rate", "Offered vs achieved rate", "requests / s");
-    let s = &summary.series;
+    let s = seconds;
     let t = |i: usize| s[i].t as f64;
     plot.series.push(Series::new(
         "offered (intended)",
@@ -34,7 +35,7 @@ pub fn draw_rate(summary: &Summary, verdict: Option<&Verdict>) -> Result<String,
         palette(2),
         (0..s.len()).map(|i| (t(i), Some(s[i].completed.saturating_sub(s[i].errors) as f64))).collect(),
     ));
-    if let Some(knee) = verdict.and_then(|v| v.knee.as_ref()) {
+    if let Some(knee) = knee {
         plot.markers.push(Marker { x: knee.t as f64, label: format!(" knee at {} s", knee.t) });
     }
     draw(&plot)
