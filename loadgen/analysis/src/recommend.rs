@@ -17,6 +17,20 @@ pub use loadgen_model::stages::{profile_of, STAGE_IDS as STAGES};
 /// Writes at or above this share of requests make a saturated primary a write bottleneck.
 const WRITE_HEAVY: f64 = 0.2;
 
+/// A tier whose p95 utilization reached this share of its capacity was at its limit beside
+/// the one the verdict named.
+const ALSO_AT_LIMIT: f64 = 0.95;
+
+/// The app named at Users++ while the primary was at its limit too (their ceilings within a
+/// few percent: walk23's Users++ held 4,319 req/s with the primary at p95 100%, ceiling 4,320,
+/// and the app at 95%, 4,541, and one step above the verdict named the app). Autoscaling the
+/// app alone (Users++++) would meet the primary at once; the seed's cache (Users+++) relieves
+/// both: a hit costs the app about half a database read and the primary nothing.
+fn app_and_primary_together(current: usize, bottleneck: &str, tiers: &[TierFigures]) -> bool {
+    let at_limit = |tier: &str| tiers.iter().any(|t| t.tier == tier && t.utilization_p95 >= ALSO_AT_LIMIT);
+    bottleneck == "app" && current == index("users-plus-plus") && at_limit("db_primary")
+}
+
 fn index(stage: &str) -> usize {
     loadgen_model::stages::index_of(stage)
 }
@@ -82,14 +96,20 @@ pub fn recommend(stage: &str, verdict: &Verdict, measured: Measured) -> Recommen
             gain,
         );
     }
-    let Some(next) = target_stage(current, b, measured.write_share) else {
+    let together = app_and_primary_together(current, b, &verdict.tiers);
+    let next =
+        if together { Some(index("users-plus-plus-plus")) } else { target_stage(current, b, measured.write_share) };
+    let Some(next) = next else {
         let (action, reason) = size_up(b);
         let gain = ceiling(&verdict.tiers, b).map_or("depends on the new size".into(), |c| {
             format!("the tier's ceiling (about {c:.0} req/s now) grows with its box")
         });
         return stay(action, reason, gain);
     };
-    let (action, reason, gain, expected) = move_to(next, b, verdict, measured);
+    let (action, reason, gain, expected) = match together {
+        true => relieve_both(measured),
+        false => move_to(next, b, verdict, measured),
+    };
     Recommendation {
         current_stage: STAGES[current].into(),
         next_stage: Some(STAGES[next].into()),
@@ -169,6 +189,18 @@ fn move_to(next: usize, b: &str, verdict: &Verdict, m: Measured) -> (&'static st
     }
 }
 
+/// Users+++ for an app and a primary at their limits together.
+fn relieve_both(m: Measured) -> (&'static str, &'static str, String, Option<f64>) {
+    let h = m.cache_hit_ratio.unwrap_or(0.8);
+    let basis = if m.cache_hit_ratio.is_some() { "measured" } else { "assumed (no cache in this run)" };
+    (
+        "add a cache in front of the database (cache-aside) and read replicas; send reads to them",
+        "the app boxes and the primary were at their limits together: a cache hit costs the app about half a database read and the primary nothing, so the cache relieves both, where autoscaling the app alone would meet the primary at once",
+        format!("a {:.0}% hit ratio ({basis}) takes that share of reads off the primary and makes them cheaper for the app", h * 100.0),
+        None,
+    )
+}
+
 /// The app tier was saturated with its Auto Scaling group pinned at its maximum size: the
 /// autoscaling stage is in place, its ceiling is the limit.
 pub fn raise_group_maximum(stage: &str, verdict: &Verdict, max_size: f64) -> Recommendation {
@@ -197,6 +229,31 @@ pub fn raise_group_maximum(stage: &str, verdict: &Verdict, max_size: f64) -> Rec
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn an_app_at_users_plus_plus_beside_a_primary_at_its_limit_goes_to_the_cache() {
+        let figures = |tier: &str, u: f64| TierFigures {
+            tier: tier.into(),
+            capacity: 1.0,
+            unit: "cores".into(),
+            utilization_p95: u,
+            demand_s: 0.0,
+            ceiling_rps: None,
+            saturation: vec![],
+        };
+        let mut v = verdict("app");
+        v.tiers = vec![figures("app", 0.99), figures("db_primary", 1.0)];
+        let m = Measured::default();
+        let rec = recommend("users-plus-plus", &v, m);
+        assert_eq!(rec.next_stage.as_deref(), Some("users-plus-plus-plus"), "{}", rec.reason);
+        assert!(rec.reason.contains("together"), "{}", rec.reason);
+        // The primary with room: the app alone is the limit, and autoscaling addresses it.
+        v.tiers = vec![figures("app", 0.99), figures("db_primary", 0.7)];
+        assert_eq!(recommend("users-plus-plus", &v, m).next_stage.as_deref(), Some("users-plus-plus-plus-plus"));
+        // Only at Users++: at Users+ the app still goes to Users++.
+        v.tiers = vec![figures("app", 0.99), figures("db_primary", 1.0)];
+        assert_eq!(recommend("users-plus", &v, m).next_stage.as_deref(), Some("users-plus-plus"));
+    }
 
     const TIERS: [&str; 9] =
         ["app", "db_primary", "db_replica", "cache", "object_store", "queue", "lb", "none", "generator"];

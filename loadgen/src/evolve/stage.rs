@@ -403,15 +403,16 @@ fn conclude(
         .ok_or_else(|| stage_error("the search ran no step".into()))?;
     // The last step at the sustainable rate: a step run again to confirm a miss passed there.
     let held = summaries.iter().rev().find(|(r, _, _)| Some(*r) == sustainable);
+    // A generator that spent its share is the stage's limit, not a tier a collapse pinned.
     let saturated_first = held.filter(|(_, h, _)| match (&source.1.verdict, &h.verdict) {
-        (Some(failing), Some(limit)) => first_to_saturate(failing, limit),
+        (Some(failing), Some(limit)) => !generator_limited && first_to_saturate(failing, limit),
         _ => false,
     });
     let (_, summary, run_dir) = saturated_first.unwrap_or(source);
     let mut verdict = summary.verdict.clone().ok_or_else(|| stage_error("the run has no verdict".into()))?;
     if let (Some((rate, _, _)), Some(failing)) = (saturated_first, &source.1.verdict) {
         verdict.sentence = format!(
-            "{} This is the tier at its limit at {rate:.0} req/s, the highest rate the stage held; one step above, in the collapse, {} was at its limit too.",
+            "{} This is the tier nearest its limit at {rate:.0} req/s, the highest rate the stage held (the first to run out there by its CPU per request); one step above, in the collapse, {} was at its limit too.",
             verdict.sentence,
             failing.bottleneck
         );
@@ -457,24 +458,49 @@ fn conclude(
 /// Whether the stage's bottleneck is the tier `limit` (the verdict of the highest step that
 /// held) rather than the one the failing step named: past a stage's limit a step collapses,
 /// and in the collapse a tier upstream of the real limit can be pinned too (HAProxy holding
-/// thousands of waiting connections: walk17's Users+++ named the load balancer at 9,670 req/s,
-/// while at the 8,883 that held the app boxes were at their quota and HAProxy at 70% of its).
-/// The tier that saturated first as the load rose is the one the next stage must address.
+/// thousands of waiting connections and opening a server connection per request: walk17's
+/// Users+++ named the load balancer at 9,670 req/s, while at the 8,883 that held the app boxes
+/// were at their quota and HAProxy at 70% of its). The tier that saturated first as the load
+/// rose is the one the next stage must address: where the stage held, the held verdict's tier
+/// was busy and, by each tier's own CPU per request there, would run out at least
+/// [`FIRST_MARGIN`] sooner than the tier the collapse pinned (walk20's Users+++: at the 8,999
+/// req/s that held, the app's ceiling 9,534 req/s, HAProxy's 11,366). Without ceilings, the
+/// pinned tier must not have been busy where the stage held. The generator can be the pinned
+/// one too, when it had not spent its share (the caller checks): in a collapse it holds
+/// thousands of requests in flight, and its sends fall behind (walk21's Users+++: the
+/// generator named at 8,693 req/s; at the 8,160 that held, the app at p95 100% with a ceiling
+/// of 8,234 req/s, the generator at 64% with one of 13,509).
 fn first_to_saturate(failing: &crate::profiler::Verdict, limit: &crate::profiler::Verdict) -> bool {
+    use crate::profiler::analysis::tiers::BUSY;
     let service = |b: &str| !matches!(b, "generator" | "none" | "machine");
-    let utilization = |tier: &str| limit.tiers.iter().find(|t| t.tier == tier).map(|t| t.utilization_p95);
-    service(&failing.bottleneck)
+    let pinnable = |b: &str| !matches!(b, "none" | "machine");
+    let held = |tier: &str| limit.tiers.iter().find(|t| t.tier == tier);
+    let (Some(named), Some(pinned)) = (held(&limit.bottleneck), held(&failing.bottleneck)) else { return false };
+    let sooner = match (named.ceiling_rps, pinned.ceiling_rps) {
+        (Some(first), Some(later)) => first < later * (1.0 - FIRST_MARGIN),
+        _ => pinned.utilization_p95 < BUSY,
+    };
+    pinnable(&failing.bottleneck)
         && service(&limit.bottleneck)
         && failing.bottleneck != limit.bottleneck
-        && utilization(&limit.bottleneck).is_some_and(|u| u >= crate::profiler::analysis::tiers::BUSY)
-        && utilization(&failing.bottleneck).is_some_and(|u| u < crate::profiler::analysis::tiers::BUSY)
+        && named.utilization_p95 >= BUSY
+        && sooner
 }
+
+/// How much sooner (as a share of the other's ceiling) the held verdict's tier must run out
+/// than the tier a collapse pinned for it to be named instead: within it the two are too
+/// close to tell apart by one step's figures, and the failing step's own reading stands.
+const FIRST_MARGIN: f64 = 0.1;
 
 #[cfg(test)]
 mod tests {
     use crate::profiler::{TierFigures, Verdict};
 
     fn verdict(bottleneck: &str, tiers: &[(&str, f64)]) -> Verdict {
+        with_ceilings(bottleneck, &tiers.iter().map(|(t, u)| (*t, *u, None)).collect::<Vec<_>>())
+    }
+
+    fn with_ceilings(bottleneck: &str, tiers: &[(&str, f64, Option<f64>)]) -> Verdict {
         Verdict {
             bottleneck: bottleneck.into(),
             confidence: "low".into(),
@@ -482,13 +508,13 @@ mod tests {
             knee: None,
             tiers: tiers
                 .iter()
-                .map(|(t, u)| TierFigures {
+                .map(|(t, u, c)| TierFigures {
                     tier: (*t).into(),
                     capacity: 1.0,
                     unit: "cores".into(),
                     utilization_p95: *u,
                     demand_s: 0.0,
-                    ceiling_rps: None,
+                    ceiling_rps: *c,
                     saturation: vec![],
                 })
                 .collect(),
@@ -509,8 +535,31 @@ mod tests {
         // Nothing at its limit where it held, or the same tier: no change.
         assert!(!super::first_to_saturate(&failing, &verdict("none", &[("app", 0.5), ("lb", 0.4)])));
         assert!(!super::first_to_saturate(&verdict("app", &[("app", 1.0)]), &held));
-        // A generator verdict is not a tier to replace.
+        // A generator verdict without the generator's figures where the stage held: no change.
         assert!(!super::first_to_saturate(&verdict("generator", &[]), &held));
+    }
+
+    #[test]
+    fn by_their_ceilings_where_it_held_the_tier_that_runs_out_first_is_named() {
+        // walk20's Users+++: lb pinned at the failing 11,537 req/s; at the 8,999 that held,
+        // app p95 94% (ceiling 9,534 req/s), lb 83% (11,366).
+        let failing = with_ceilings("lb", &[("app", 0.885, Some(3802.0)), ("lb", 1.0, Some(3244.0))]);
+        let held = with_ceilings("app", &[("app", 0.943, Some(9534.0)), ("lb", 0.832, Some(11366.0))]);
+        assert!(super::first_to_saturate(&failing, &held));
+        // Ceilings within 10% of each other: the failing step's own reading stands.
+        let close = with_ceilings("app", &[("app", 0.943, Some(9534.0)), ("lb", 0.93, Some(10_200.0))]);
+        assert!(!super::first_to_saturate(&failing, &close));
+        // The held verdict's tier not busy there: no change.
+        let idle = with_ceilings("app", &[("app", 0.6, Some(9534.0)), ("lb", 0.5, Some(20_000.0))]);
+        assert!(!super::first_to_saturate(&failing, &idle));
+        // walk21's Users+++: the generator named in the collapse at 8,693 req/s; at the 8,160
+        // that held it had room (ceiling 13,509) and the app was at p95 100% (8,234).
+        let late = with_ceilings("generator", &[("generator", 1.0, Some(9555.0)), ("app", 1.0, Some(6776.0))]);
+        let held = with_ceilings("app", &[("generator", 0.64, Some(13_509.0)), ("app", 1.0, Some(8234.0))]);
+        assert!(super::first_to_saturate(&late, &held));
+        // A generator near its own limit where the stage held too: its verdict stands.
+        let tight = with_ceilings("app", &[("generator", 0.95, Some(8600.0)), ("app", 1.0, Some(8234.0))]);
+        assert!(!super::first_to_saturate(&late, &tight));
     }
 
     #[test]

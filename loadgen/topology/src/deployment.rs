@@ -272,15 +272,15 @@ impl Deployment {
     }
 
     async fn start_lb(&mut self) -> Result<(), TopologyError> {
-        let split = self.profile.topology.split_read_write;
         let pools = self.lb_pools();
         let (cgroup, cpus, memory_mib) = self.make_box("lb", "haproxy")?;
+        let layout = haproxy::LbLayout::new(self.profile.topology.split_read_write, cpus);
         let procs = cgroup.as_ref().map(BoxCgroup::procs_files).unwrap_or_default();
         let bin = self.bins.haproxy.clone().unwrap_or_default();
         let mut attempt = 0;
         let node = loop {
             attempt += 1;
-            match haproxy::start(&bin, &self.run_dir.join("lb"), &pools, split, procs.clone(), &self.logs()).await {
+            match haproxy::start(&bin, &self.run_dir.join("lb"), &pools, layout, procs.clone(), &self.logs()).await {
                 Err(e) if attempt < 3 && super::port_clash(&e) => continue,
                 other => break other?,
             }

@@ -153,8 +153,9 @@ impl Deployment {
         let procs = old.cgroup.as_ref().map(BoxCgroup::procs_files).unwrap_or_default();
         let bin = self.bins.haproxy.clone().unwrap_or_default();
         let ports = (old.node.port, old.node.stats_port);
-        let split = self.profile.topology.split_read_write;
-        let node = haproxy::start_on(&bin, &self.run_dir.join("lb"), &pools, split, procs, &self.logs(), ports).await?;
+        let layout = haproxy::LbLayout::new(self.profile.topology.split_read_write, old.cpus);
+        let node =
+            haproxy::start_on(&bin, &self.run_dir.join("lb"), &pools, layout, procs, &self.logs(), ports).await?;
         if let Some(l) = &mut self.lb {
             l.node = node;
         }
