@@ -11,8 +11,7 @@
 //! itself) and, locally, which box to size up, with no next stage.
 
 use loadgen_model::timeline::{Recommendation, TierFigures, Verdict};
-
-pub use loadgen_model::stages::{profile_of, STAGE_IDS as STAGES};
+use loadgen_model::{Stage, Tier};
 
 /// Writes at or above this share of requests make a saturated primary a write bottleneck.
 const WRITE_HEAVY: f64 = 0.2;
@@ -26,13 +25,9 @@ const ALSO_AT_LIMIT: f64 = 0.95;
 /// and the app at 95%, 4,541, and one step above the verdict named the app). Autoscaling the
 /// app alone (Users++++) would meet the primary at once; the seed's cache (Users+++) relieves
 /// both: a hit costs the app about half a database read and the primary nothing.
-fn app_and_primary_together(current: usize, bottleneck: &str, tiers: &[TierFigures]) -> bool {
-    let at_limit = |tier: &str| tiers.iter().any(|t| t.tier == tier && t.utilization_p95 >= ALSO_AT_LIMIT);
-    bottleneck == "app" && current == index("users-plus-plus") && at_limit("db_primary")
-}
-
-fn index(stage: &str) -> usize {
-    loadgen_model::stages::index_of(stage)
+fn app_and_primary_together(current: Stage, bottleneck: Option<Tier>, tiers: &[TierFigures]) -> bool {
+    let at_limit = |tier: Tier| tiers.iter().any(|t| t.tier == tier.id() && t.utilization_p95 >= ALSO_AT_LIMIT);
+    bottleneck == Some(Tier::App) && current == Stage::UsersPlusPlus && at_limit(Tier::DbPrimary)
 }
 
 fn ceiling(tiers: &[TierFigures], tier: &str) -> Option<f64> {
@@ -40,20 +35,26 @@ fn ceiling(tiers: &[TierFigures], tier: &str) -> Option<f64> {
 }
 
 /// The later stage of the path that addresses `bottleneck` from `current`, or `None` when no
-/// later stage does (the fix is a bigger box or more of them).
-pub fn target_stage(current: usize, bottleneck: &str, write_share: f64) -> Option<usize> {
-    let wanted = match bottleneck {
-        "none" | "generator" => return None,
+/// later stage does (the fix is a bigger box or more of them). A tier the harness does not
+/// know (`None`) is treated as the whole box at the start and as a box to size up after it.
+pub fn target_stage(current: Stage, bottleneck: Option<Tier>, write_share: f64) -> Option<Stage> {
+    use Stage::*;
+    let Some(tier) = bottleneck else {
+        return (current == Start).then_some(UsersPlus);
+    };
+    let wanted = match tier {
+        Tier::NoneSaturated | Tier::Generator => return None,
         // One box: everything competes for it; the seed's first move separates the database.
-        _ if current == 0 => 1,
-        "app" if current < 2 => 2,
-        "app" => 4,
-        "db_primary" if write_share >= WRITE_HEAVY => 5,
-        "db_primary" if current < 3 => 3,
-        "db_primary" => 5,
-        "db_replica" | "cache" => 3,
-        "queue" => 5,
-        _ => return None,
+        _ if current == Start => UsersPlus,
+        Tier::App if current < UsersPlusPlus => UsersPlusPlus,
+        Tier::App => UsersPlusPlusPlusPlus,
+        Tier::DbPrimary if write_share >= WRITE_HEAVY => UsersPlusPlusPlusPlusPlus,
+        Tier::DbPrimary if current < UsersPlusPlusPlus => UsersPlusPlusPlus,
+        Tier::DbPrimary => UsersPlusPlusPlusPlusPlus,
+        Tier::DbReplica | Tier::Cache => UsersPlusPlusPlus,
+        Tier::Queue => UsersPlusPlusPlusPlusPlus,
+        // No later stage of the seed changes these: the fix is a bigger box or more of them.
+        Tier::AppRead | Tier::AppWrite | Tier::Lb | Tier::ObjectStore | Tier::Machine => return None,
     };
     (wanted > current).then_some(wanted)
 }
@@ -68,10 +69,11 @@ pub struct Measured {
 }
 
 pub fn recommend(stage: &str, verdict: &Verdict, measured: Measured) -> Recommendation {
-    let current = index(stage);
+    let current = Stage::parse_or_start(stage);
     let b = verdict.bottleneck.as_str();
+    let tier = Tier::parse(b);
     let stay = |action: &str, reason: &str, gain: String| Recommendation {
-        current_stage: STAGES[current].into(),
+        current_stage: current.id().into(),
         next_stage: None,
         next_profile: None,
         action: action.into(),
@@ -79,14 +81,14 @@ pub fn recommend(stage: &str, verdict: &Verdict, measured: Measured) -> Recommen
         expected_gain: gain,
         expected_ceiling_rps: None,
     };
-    if b == "generator" {
+    if tier == Some(Tier::Generator) {
         return stay(
             "scale the load generator, not the service",
             "a generator that falls behind its schedule under-measures every tier",
             "a trustworthy measurement".into(),
         );
     }
-    if b == "none" {
+    if tier == Some(Tier::NoneSaturated) {
         let gain = verdict.headroom.map_or("headroom unknown".into(), |h| {
             format!("room for about {:.1}x this run's peak before the tightest tier saturates", 1.0 + h)
         });
@@ -96,11 +98,11 @@ pub fn recommend(stage: &str, verdict: &Verdict, measured: Measured) -> Recommen
             gain,
         );
     }
-    let together = app_and_primary_together(current, b, &verdict.tiers);
+    let together = app_and_primary_together(current, tier, &verdict.tiers);
     let next =
-        if together { Some(index("users-plus-plus-plus")) } else { target_stage(current, b, measured.write_share) };
+        if together { Some(Stage::UsersPlusPlusPlus) } else { target_stage(current, tier, measured.write_share) };
     let Some(next) = next else {
-        let (action, reason) = size_up(b);
+        let (action, reason) = size_up(tier);
         let gain = ceiling(&verdict.tiers, b).map_or("depends on the new size".into(), |c| {
             format!("the tier's ceiling (about {c:.0} req/s now) grows with its box")
         });
@@ -108,12 +110,12 @@ pub fn recommend(stage: &str, verdict: &Verdict, measured: Measured) -> Recommen
     };
     let (action, reason, gain, expected) = match together {
         true => relieve_both(measured),
-        false => move_to(next, b, verdict, measured),
+        false => move_to(next, tier, ceiling(&verdict.tiers, b), measured),
     };
     Recommendation {
-        current_stage: STAGES[current].into(),
-        next_stage: Some(STAGES[next].into()),
-        next_profile: Some(profile_of(STAGES[next])),
+        current_stage: current.id().into(),
+        next_stage: Some(next.id().into()),
+        next_profile: Some(next.profile().into()),
         action: action.into(),
         reason: reason.into(),
         expected_gain: gain,
@@ -122,53 +124,70 @@ pub fn recommend(stage: &str, verdict: &Verdict, measured: Measured) -> Recommen
 }
 
 /// The step for a tier no later stage of the seed fixes.
-fn size_up(tier: &str) -> (&'static str, &'static str) {
+fn size_up(tier: Option<Tier>) -> (&'static str, &'static str) {
+    let Some(tier) = tier else { return size_up_any() };
     match tier {
-        "cache" => (
+        Tier::Cache => (
             "use a larger or clustered cache node (ElastiCache cluster mode); locally, give the cache box more CPU",
             "the cache is at its own limit and every later stage of the seed keeps one cache tier",
         ),
-        "lb" => (
+        Tier::Lb => (
             "let the load balancer scale: an AWS ELB scales itself; locally, give the lb box more CPU",
             "the load balancer's box is at its limit; the seed's stages assume an ELB that grows with the load",
         ),
-        "db_replica" => (
+        Tier::DbReplica => (
             "add read replicas or give them larger instances",
             "the replicas carry the reads the cache misses and are at their limit",
         ),
-        "app" => (
+        Tier::App => (
             "raise the app fleet's maximum size or use larger app instances",
             "the app tier is at its limit with autoscaling (and the later stages) already in place",
         ),
-        "object_store" => (
+        Tier::ObjectStore => (
             "check the object store's per-call latency (S3 scales itself; a local disk does not)",
             "object-store calls are slow; no stage of the seed changes the store",
         ),
-        "app-write" => (
+        Tier::AppWrite => (
             "add boxes to the write pool or use larger ones",
             "the write pool's boxes are at their limit; this stage split the API so that writes scale on their own",
         ),
-        "app-read" => (
+        Tier::AppRead => (
             "raise the read pool's autoscaling maximum or use larger read boxes",
             "the read pool is at its limit with autoscaling already in place",
         ),
-        "queue" => ("add workers to the fleet (or larger worker boxes)", "the workers cannot keep up with the writes"),
-        _ => ("give the saturated tier's box more capacity", "no later stage of the seed's path addresses this tier"),
+        Tier::Queue => {
+            ("add workers to the fleet (or larger worker boxes)", "the workers cannot keep up with the writes")
+        }
+        // A write-bound primary past the sharded stage, or the whole machine.
+        Tier::DbPrimary | Tier::Machine => size_up_any(),
+        // Never at their limit with a stage to size up: the recommendation stays before this.
+        Tier::Generator | Tier::NoneSaturated => size_up_any(),
     }
 }
 
-/// Action, reason, expected gain and ceiling of moving to stage `next` for bottleneck `b`.
-fn move_to(next: usize, b: &str, verdict: &Verdict, m: Measured) -> (&'static str, &'static str, String, Option<f64>) {
-    let here = ceiling(&verdict.tiers, b);
-    match (next, b) {
-        (1, _) => ("move the database to its own box (PostgreSQL) and payloads to an object store",
+fn size_up_any() -> (&'static str, &'static str) {
+    ("give the saturated tier's box more capacity", "no later stage of the seed's path addresses this tier")
+}
+
+/// Action, reason, expected gain and ceiling of moving to stage `next` for bottleneck `b`,
+/// whose ceiling at this stage was `here`.
+fn move_to(
+    next: Stage,
+    b: Option<Tier>,
+    here: Option<f64>,
+    m: Measured,
+) -> (&'static str, &'static str, String, Option<f64>) {
+    match next {
+        // A recommendation moves forward (`target_stage` only names a later stage).
+        Stage::Start => unreachable!("no stage leads back to the start"),
+        Stage::UsersPlus => ("move the database to its own box (PostgreSQL) and payloads to an object store",
             "on one box the web tier and the database compete for the same CPU, memory and disk; separating them lets each scale on its own",
             "the app box keeps all its CPU: the database's share of it is freed".into(), None),
-        (2, _) => ("put a load balancer in front of several stateless app boxes, and add a database standby",
+        Stage::UsersPlusPlus => ("put a load balancer in front of several stateless app boxes, and add a database standby",
             "scale horizontally: the web tier is CPU-bound, and one box is a single point of failure",
             here.map_or("throughput grows with the number of app boxes until the next tier saturates".into(), |c| format!("about {c:.0} req/s per app box; N boxes ≈ N × that, until the database saturates")),
             here.map(|c| c * 2.0)),
-        (3, _) => {
+        Stage::UsersPlusPlusPlus => {
             let h = m.cache_hit_ratio.unwrap_or(0.8);
             let basis = if m.cache_hit_ratio.is_some() { "measured" } else { "assumed (no cache in this run)" };
             ("add a cache in front of the database (cache-aside) and read replicas; send reads to them",
@@ -176,13 +195,13 @@ fn move_to(next: usize, b: &str, verdict: &Verdict, m: Measured) -> (&'static st
                 format!("a {:.0}% hit ratio ({basis}) removes that share of database read demand: the database ceiling rises about {:.1}x", h * 100.0, 1.0 / (1.0 - h).max(0.05)),
                 here.map(|c| c / (1.0 - h).max(0.05)))
         }
-        (4, _) => ("autoscale the app boxes (target tracking on CPU or latency, with min and max)",
+        Stage::UsersPlusPlusPlusPlus => ("autoscale the app boxes (target tracking on CPU or latency, with min and max)",
             "the app tier is the limit at peak but idle at night: pay for peak only while it lasts",
             "peak capacity follows the load; average cost falls toward the average load".into(), here.map(|c| c * 2.0)),
-        (5, "queue") => ("move write processing to a worker fleet behind a queue, sized to the write rate",
+        Stage::UsersPlusPlusPlusPlusPlus if b == Some(Tier::Queue) => ("move write processing to a worker fleet behind a queue, sized to the write rate",
             "the workers cannot keep up with writes: decouple them and scale them independently",
             format!("workers scale with the queue depth; writes keep being acknowledged at {:.0} req/s", m.achieved_rate), None),
-        _ => ("shard user_content by user_id across several primaries, and move heavy write work to a queue + workers",
+        Stage::UsersPlusPlusPlusPlusPlus => ("shard user_content by user_id across several primaries, and move heavy write work to a queue + workers",
             "the write primary saturates and the data keeps growing: split it so each shard takes a share",
             here.map_or("each of N shards takes 1/N of the primary's load".into(), |c| format!("N shards ≈ N × {c:.0} req/s for the primary's share of work")),
             here.map(|c| c * 2.0)),
@@ -204,14 +223,14 @@ fn relieve_both(m: Measured) -> (&'static str, &'static str, String, Option<f64>
 /// The app tier was saturated with its Auto Scaling group pinned at its maximum size: the
 /// autoscaling stage is in place, its ceiling is the limit.
 pub fn raise_group_maximum(stage: &str, verdict: &Verdict, max_size: f64) -> Recommendation {
-    let current = index(stage);
-    let next = (current < 4).then_some(4);
-    let ceiling = ceiling(&verdict.tiers, "app");
+    let current = Stage::parse_or_start(stage);
+    let next = (current < Stage::UsersPlusPlusPlusPlus).then_some(Stage::UsersPlusPlusPlusPlus);
+    let ceiling = ceiling(&verdict.tiers, Tier::App.id());
     let per_instance = ceiling.map(|c| c / max_size.max(1.0));
     Recommendation {
-        current_stage: STAGES[current].into(),
-        next_stage: next.map(|n| STAGES[n].to_owned()),
-        next_profile: next.map(|n| profile_of(STAGES[n])),
+        current_stage: current.id().into(),
+        next_stage: next.map(|n| n.id().to_owned()),
+        next_profile: next.map(|n| n.profile().to_owned()),
         action: format!(
             "raise the Auto Scaling group's maximum size above {max_size:.0} (and check the instance type and the scaling policy's target)"
         ),
@@ -228,6 +247,7 @@ pub fn raise_group_maximum(stage: &str, verdict: &Verdict, max_size: f64) -> Rec
 #[cfg(test)]
 mod tests {
     use super::*;
+    use loadgen_model::stages::{profile_of, STAGE_IDS as STAGES};
     use proptest::prelude::*;
 
     #[test]
@@ -255,8 +275,10 @@ mod tests {
         assert_eq!(recommend("users-plus", &v, m).next_stage.as_deref(), Some("users-plus-plus"));
     }
 
-    const TIERS: [&str; 9] =
-        ["app", "db_primary", "db_replica", "cache", "object_store", "queue", "lb", "none", "generator"];
+    /// Every tier the verdict names, and one it does not.
+    fn tier_names() -> Vec<&'static str> {
+        Tier::ALL.iter().map(|t| t.id()).chain(["a-tier-of-ones-own"]).collect()
+    }
 
     fn verdict(bottleneck: &str) -> Verdict {
         Verdict {
@@ -275,16 +297,16 @@ mod tests {
         #[test]
         fn never_the_current_stage_and_never_backwards(
             stage in 0usize..STAGES.len(),
-            tier in 0usize..TIERS.len(),
+            tier in 0usize..Tier::ALL.len() + 1,
             write_share in 0.0f64..1.0,
             hit in proptest::option::of(0.0f64..1.0),
         ) {
             let measured = Measured { cache_hit_ratio: hit, achieved_rate: 100.0, write_share };
-            let r = recommend(STAGES[stage], &verdict(TIERS[tier]), measured);
+            let r = recommend(STAGES[stage], &verdict(tier_names()[tier]), measured);
             prop_assert_eq!(r.current_stage.as_str(), STAGES[stage]);
             if let Some(next) = &r.next_stage {
                 prop_assert_ne!(next.as_str(), STAGES[stage]);
-                prop_assert!(index(next) > stage, "{} → {}", STAGES[stage], next);
+                prop_assert!(loadgen_model::stages::index_of(next) > stage, "{} → {}", STAGES[stage], next);
                 let profile = profile_of(next);
                 prop_assert_eq!(r.next_profile.as_deref(), Some(profile.as_str()));
             } else {

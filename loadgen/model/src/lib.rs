@@ -11,7 +11,8 @@
 //! - [`faults`], [`workers`], [`cloudwatch`]: the parts of a summary or timeline that faults,
 //!   distributed runs and CloudWatch pulls add.
 //! - [`evolve`]: `evolve.json`, the scaling loop's record.
-//! - [`stages`]: the seed's scaling path, one list (ids, titles, profiles).
+//! - [`stages`]: the seed's scaling path, one list ([`Stage`]: ids, titles, profiles).
+//! - [`tiers`]: the tiers a verdict can name ([`Tier`]).
 //! - [`series`]: the timeline's series names, as constants.
 //! - [`run_dir`]: the run directory: every file name in it, and reading and writing its JSON.
 
@@ -23,9 +24,12 @@ pub mod run_dir;
 pub mod series;
 pub mod stages;
 pub mod summary;
+pub mod tiers;
 pub mod timeline;
 pub mod workers;
 
 pub use run_dir::{RunDir, RunDirError};
+pub use stages::Stage;
 pub use summary::Summary;
+pub use tiers::Tier;
 pub use timeline::Timeline;

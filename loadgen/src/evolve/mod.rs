@@ -17,7 +17,6 @@ pub mod stage;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::profiler::analysis::recommend;
 use crate::scenario::Scenario;
 
 /// What the loop needs.
@@ -179,7 +178,7 @@ pub async fn evolve(options: EvolveOptions) -> Result<EvolveReport, EvolveError>
 
 /// The stage names in path order, for the report's diagram.
 pub fn path() -> &'static [&'static str] {
-    &recommend::STAGES
+    &loadgen_model::stages::STAGE_IDS
 }
 
 #[cfg(test)]

@@ -4,8 +4,7 @@
 use serde::Serialize;
 
 use loadgen_model::timeline::Recommendation;
-
-pub use loadgen_model::stages::STAGES;
+use loadgen_model::Stage;
 
 /// One box of the diagram.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -33,24 +32,23 @@ pub fn current_stage(
     let from_text = profile_text
         .and_then(|t| toml::from_str::<toml::Table>(t).ok())
         .and_then(|t| t.get("stage").and_then(|s| s.as_str()).map(str::to_string));
-    from_text.or_else(|| match profile? {
-        "single-box" => Some("start".to_string()),
-        p if STAGES.iter().any(|(id, _)| *id == p) => Some(p.to_string()),
-        _ => None,
+    from_text.or_else(|| {
+        let profile = profile?;
+        Stage::ALL.into_iter().find(|s| s.profile() == profile).map(|s| s.id().to_string())
     })
 }
 
 /// The diagram's boxes, in the seed's order.
 pub fn stage_path(current: Option<&str>, next: Option<&str>) -> Vec<StageView> {
-    let current_index = current.and_then(|c| STAGES.iter().position(|(id, _)| *id == c));
-    STAGES
-        .iter()
-        .enumerate()
-        .map(|(i, (id, title))| {
-            let is_current = current == Some(*id);
-            let is_next = next == Some(*id);
+    let current_stage = current.and_then(Stage::parse);
+    Stage::ALL
+        .into_iter()
+        .map(|stage| {
+            let (id, title) = (stage.id(), stage.title());
+            let is_current = current == Some(id);
+            let is_next = next == Some(id);
             let mut class = String::from("stage");
-            if current_index.is_some_and(|c| i < c) {
+            if current_stage.is_some_and(|c| stage < c) {
                 class.push_str(" done");
             }
             if is_current {
