@@ -36,7 +36,8 @@ pub struct Scenario {
     /// Wall-clock length of the measured part of the run.
     #[serde(with = "humantime_serde")]
     pub duration: Duration,
-    /// Traffic sent before the measured part, at the shape's mean rate; not in the results.
+    /// Traffic sent before the measured part, at the rate the shape starts with; not in the
+    /// results.
     #[serde(with = "humantime_serde", default)]
     pub warmup: Duration,
     #[serde(default)]

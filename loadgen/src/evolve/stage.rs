@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::search::CapacitySearch;
 use super::{projection, EvolveError, EvolveOptions, StageResult, StepResult};
 use crate::summary::Summary;
+use crate::target::drain::{drain_queue, MAX_DRAIN};
 use crate::target::{RunningTarget, TargetChoice};
 use crate::RunOptions;
 
@@ -193,13 +194,9 @@ async fn answers_quickly(target: &RunningTarget, profile: &str) {
     }
 }
 
-/// Longest wait for the preload's jobs to be processed before the search starts.
-const MAX_DRAIN: Duration = Duration::from_secs(240);
-
 /// Writes the scenario's corpus once, before the search, and waits until the stage's workers
 /// have processed the jobs those writes queued (the service's `scaleloop_queue_depth` back to
-/// zero), at most [`MAX_DRAIN`]. On a small box the preload's thousands of jobs take minutes;
-/// left in the queue they would land on the first steps and fail them at any rate.
+/// zero), at most [`MAX_DRAIN`].
 async fn preload_and_drain(
     target: &RunningTarget,
     scenario: &crate::scenario::Scenario,
@@ -213,36 +210,19 @@ async fn preload_and_drain(
     let ids = crate::target::corpus::preload(&client, &api, scenario).await.map_err(|e| stage_error(e.to_string()))?;
     target.keep(scenario.seed, scenario.keys.preload, &ids);
     let written = started.elapsed().as_secs_f64();
-    let url = format!("{}/metrics", target.base_url);
-    let drained = std::time::Instant::now();
-    let mut depth = None;
-    while drained.elapsed() < MAX_DRAIN {
-        depth = match client.get(&url).send().await {
-            Ok(r) => r.text().await.ok().and_then(|text| queue_depth(&text)),
-            Err(_) => None,
-        };
-        if depth.is_none_or(|d| d < 1.0) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    match depth {
-        Some(d) if d >= 1.0 => eprintln!(
+    let drain = drain_queue(&client, &target.base_url, MAX_DRAIN).await;
+    match drain.left {
+        Some(d) if drain.timed_out() => eprintln!(
             "evolve: {profile}: {d:.0} of the preload's jobs still queued after {} s; the search starts anyway",
             MAX_DRAIN.as_secs()
         ),
         _ => eprintln!(
             "evolve: {profile}: preloaded {} items in {written:.1} s, their jobs done {:.1} s later",
             ids.len(),
-            drained.elapsed().as_secs_f64()
+            drain.waited.as_secs_f64()
         ),
     }
     Ok(())
-}
-
-/// `scaleloop_queue_depth` from a Prometheus text page.
-fn queue_depth(text: &str) -> Option<f64> {
-    text.lines().find_map(|l| l.strip_prefix("scaleloop_queue_depth ")).and_then(|v| v.trim().parse().ok())
 }
 
 /// Starts the stage's target, once more after a failed first try (a port taken, a slow socket).
@@ -560,12 +540,5 @@ mod tests {
         // A generator near its own limit where the stage held too: its verdict stands.
         let tight = with_ceilings("app", &[("generator", 0.95, Some(8600.0)), ("app", 1.0, Some(8234.0))]);
         assert!(!super::first_to_saturate(&late, &tight));
-    }
-
-    #[test]
-    fn the_queue_depth_is_read_from_the_metrics_page() {
-        let page = "# TYPE scaleloop_queue_depth gauge\nscaleloop_queue_depth_x 3\nscaleloop_queue_depth 1607\nscaleloop_jobs_done_total 4\n";
-        assert_eq!(super::queue_depth(page), Some(1607.0));
-        assert_eq!(super::queue_depth("scaleloop_jobs_done_total 4\n"), None);
     }
 }

@@ -1,8 +1,10 @@
 //! The system under test: the reference service started in-process on a profile
 //! ([`embedded`]), a profile's stage brought up on real servers by the topology launcher
-//! ([`crate`], the launcher), or an existing deployment of the same API ([`remote`]).
+//! ([`crate`], the launcher), or an existing deployment of the same API ([`remote`]); the
+//! corpus a run reads ([`corpus`]) and the wait for the jobs its writes queued ([`drain`]).
 
 pub mod corpus;
+pub mod drain;
 pub mod embedded;
 pub mod remote;
 
