@@ -109,6 +109,14 @@ fn sum_from(timeline: &Value, name: &str, from: f64) -> f64 {
     t.iter().zip(values).filter(|(t, _)| t.as_f64().unwrap() >= from).filter_map(|(_, v)| v.as_f64()).sum()
 }
 
+/// A timeline series' values over a fault's window (seconds without a value left out).
+fn in_window(timeline: &Value, name: &str, window: [u64; 2]) -> Vec<f64> {
+    let t = timeline["t"].as_array().unwrap();
+    let values = timeline["series"][name].as_array().unwrap_or_else(|| panic!("no {name} in timeline.json"));
+    let inside = |t: &Value| (window[0]..=window[1]).contains(&t.as_u64().unwrap());
+    t.iter().zip(values).filter(|(t, _)| inside(t)).filter_map(|(_, v)| v.as_f64()).collect()
+}
+
 fn window(f: &Value) -> [u64; 2] {
     let w = f["figures"]["window"].as_array().unwrap();
     [w[0].as_u64().unwrap(), w[1].as_u64().unwrap()]
@@ -158,12 +166,28 @@ fn redis_and_a_replica_killed_under_load_on_users_plus_plus_plus() {
         "reads through HAProxy during the Redis outage: {reads} of {expected:.0} intended"
     );
     assert_eq!(fig["errors"].as_u64(), Some(0), "a cache outage must cost no request: {fig}");
-    // Bounded: the breaker makes a read pay at most one cache timeout (250 ms) per cooldown;
-    // the bound leaves room for this shared 2-core machine stalling the whole stage for a
-    // second or two under other work (seen: 11–43 ms quiet, 1.8 s with the host saturated).
+    // The breaker, from the service's own counters: a read pays at most one cache timeout
+    // (250 ms) per cooldown, not one each. Without it the ~400 cache calls a second of the
+    // outage would cost ~100 s of waiting per second; with it, a trial or two per second.
+    let busy: f64 = in_window(&timeline, "service.tier_busy.cache", window(redis)).iter().sum();
+    let calls: f64 = in_window(&timeline, "service.tier_calls.cache", window(redis)).iter().sum();
+    let per_call_ms = 1000.0 * busy / calls.max(1.0);
+    eprintln!("cache during the Redis outage: {calls:.0} calls, {busy:.2} s busy, {per_call_ms:.2} ms per call");
+    assert!(calls > 100.0 && per_call_ms < 20.0, "reads paid the dead cache's timeout: {per_call_ms:.1} ms per call");
+    // The read tail: bounded, with room for this shared 2-core machine stalling the stage for
+    // a second or two (seen: 11–43 ms quiet, 1.8 s with the host saturated). With the cache
+    // gone every read goes to the replicas, which have never served these rows (the cache held
+    // them all); their box (1 unit each) then runs at its quota for a few seconds (throttled in
+    // 63–100% of its periods from t = 10 to 15 s, 2026-12-07, p99 2.8–3.0 s). Where the
+    // replicas' own counters show that, the tail is theirs, and the bound is theirs too.
+    let replicas_at_quota = in_window(&timeline, "host.cpu_throttled_share.db-replica", window(redis))
+        .iter()
+        .filter(|share| **share >= 0.9)
+        .count();
+    let bound_ms = if replicas_at_quota >= 2 { 5000.0 } else { 2500.0 };
     let p99_ms = fig["read_p99_us"].as_f64().unwrap() / 1000.0;
-    eprintln!("read p99 during the Redis outage: {p99_ms:.1} ms");
-    assert!(p99_ms < 2500.0, "read p99 during the Redis outage {p99_ms:.1} ms");
+    eprintln!("read p99 during the Redis outage: {p99_ms:.1} ms (replicas at their quota for {replicas_at_quota} s; bound {bound_ms} ms)");
+    assert!(p99_ms < bound_ms, "read p99 during the Redis outage {p99_ms:.1} ms");
     assert!(
         redis["healthz"]["degraded"].as_u64().unwrap_or(0) > 0,
         "/healthz never said degraded: {}",
