@@ -174,20 +174,15 @@ fn redis_and_a_replica_killed_under_load_on_users_plus_plus_plus() {
     let per_call_ms = 1000.0 * busy / calls.max(1.0);
     eprintln!("cache during the Redis outage: {calls:.0} calls, {busy:.2} s busy, {per_call_ms:.2} ms per call");
     assert!(calls > 100.0 && per_call_ms < 20.0, "reads paid the dead cache's timeout: {per_call_ms:.1} ms per call");
-    // The read tail: bounded, with room for this shared 2-core machine stalling the stage for
-    // a second or two (seen: 11–43 ms quiet, 1.8 s with the host saturated). With the cache
-    // gone every read goes to the replicas, which have never served these rows (the cache held
-    // them all); their box (1 unit each) then runs at its quota for a few seconds (throttled in
-    // 63–100% of its periods from t = 10 to 15 s, 2026-12-07, p99 2.8–3.0 s). Where the
-    // replicas' own counters show that, the tail is theirs, and the bound is theirs too.
-    let replicas_at_quota = in_window(&timeline, "host.cpu_throttled_share.db-replica", window(redis))
-        .iter()
-        .filter(|share| **share >= 0.9)
-        .count();
-    let bound_ms = if replicas_at_quota >= 2 { 5000.0 } else { 2500.0 };
+    // The read tail: a read held by the dead cache (no breaker, a connection waiting on its
+    // own reconnection) would wait out the 10 s outage; the bound is half of it. The tail is
+    // the machine's otherwise: 11–43 ms quiet, 1.8 s with the host saturated, 2.8–3.0 s on a VM
+    // at ~40% of 2026-12-04's speed (2026-12-07; in one of those runs the 1-unit replicas,
+    // serving every read without the cache, were throttled 63–100% for 5 s, in another not).
+    // The breaker's own bound is the per-call check above.
     let p99_ms = fig["read_p99_us"].as_f64().unwrap() / 1000.0;
-    eprintln!("read p99 during the Redis outage: {p99_ms:.1} ms (replicas at their quota for {replicas_at_quota} s; bound {bound_ms} ms)");
-    assert!(p99_ms < bound_ms, "read p99 during the Redis outage {p99_ms:.1} ms");
+    eprintln!("read p99 during the Redis outage: {p99_ms:.1} ms");
+    assert!(p99_ms < 5000.0, "read p99 during the Redis outage {p99_ms:.1} ms");
     assert!(
         redis["healthz"]["degraded"].as_u64().unwrap_or(0) > 0,
         "/healthz never said degraded: {}",
