@@ -102,6 +102,25 @@ fn intended_reads(summary: &Value, window: [u64; 2]) -> f64 {
     intended * read / (read + write)
 }
 
+/// Seconds past a fault's window in which the reads it held back must have been answered:
+/// the read tail's bound during the Redis outage (a read held by the dead cache itself would
+/// wait out the whole 10 s).
+const HELD_BACK_S: u64 = 5;
+
+/// Requests intended and requests answered without error (by completion second) over
+/// `[window.0, window.1 + HELD_BACK_S]`, from `summary.json`'s per-second series. A fault's own
+/// window counts answers by the second they completed in, so a read the outage delayed past
+/// the window's end is missing from it though it was served; over the longer span every
+/// intended request is either answered or lost.
+fn answered_after(summary: &Value, window: [u64; 2]) -> (f64, f64) {
+    let span = window[0]..=window[1] + HELD_BACK_S;
+    let inside: Vec<&Value> =
+        summary["series"].as_array().unwrap().iter().filter(|s| span.contains(&s["t"].as_u64().unwrap())).collect();
+    let intended: f64 = inside.iter().map(|s| s["intended"].as_f64().unwrap()).sum();
+    let answered: f64 = inside.iter().map(|s| s["completed"].as_f64().unwrap() - s["errors"].as_f64().unwrap()).sum();
+    (intended, answered)
+}
+
 /// The sum of a timeline series from second `from` on.
 fn sum_from(timeline: &Value, name: &str, from: f64) -> f64 {
     let t = timeline["t"].as_array().unwrap();
@@ -161,9 +180,15 @@ fn redis_and_a_replica_killed_under_load_on_users_plus_plus_plus() {
     let fig = &redis["figures"];
     let expected = intended_reads(&summary, window(redis));
     let reads = fig["reads_ok"].as_f64().unwrap();
+    let (intended, answered) = answered_after(&summary, window(redis));
+    eprintln!(
+        "Redis outage: {reads} reads answered in its window of {expected:.0} intended; \
+         {answered} of {intended:.0} requests answered by {HELD_BACK_S} s after it"
+    );
     assert!(
-        reads >= 0.95 * expected,
-        "reads through HAProxy during the Redis outage: {reads} of {expected:.0} intended"
+        answered >= 0.97 * intended,
+        "requests through HAProxy during the Redis outage and {HELD_BACK_S} s after: {answered} answered \
+         of {intended:.0} intended"
     );
     assert_eq!(fig["errors"].as_u64(), Some(0), "a cache outage must cost no request: {fig}");
     // The breaker, from the service's own counters: a read pays at most one cache timeout
@@ -175,14 +200,14 @@ fn redis_and_a_replica_killed_under_load_on_users_plus_plus_plus() {
     eprintln!("cache during the Redis outage: {calls:.0} calls, {busy:.2} s busy, {per_call_ms:.2} ms per call");
     assert!(calls > 100.0 && per_call_ms < 20.0, "reads paid the dead cache's timeout: {per_call_ms:.1} ms per call");
     // The read tail: a read held by the dead cache (no breaker, a connection waiting on its
-    // own reconnection) would wait out the 10 s outage; the bound is half of it. The tail is
+    // own reconnection) would wait out the 10 s outage; the bound is half of it (`HELD_BACK_S`). The tail is
     // the machine's otherwise: 11–43 ms quiet, 1.8 s with the host saturated, 2.8–3.0 s on a VM
     // at ~40% of 2026-12-04's speed (2026-12-07; in one of those runs the 1-unit replicas,
     // serving every read without the cache, were throttled 63–100% for 5 s, in another not).
     // The breaker's own bound is the per-call check above.
     let p99_ms = fig["read_p99_us"].as_f64().unwrap() / 1000.0;
     eprintln!("read p99 during the Redis outage: {p99_ms:.1} ms");
-    assert!(p99_ms < 5000.0, "read p99 during the Redis outage {p99_ms:.1} ms");
+    assert!(p99_ms < 1000.0 * HELD_BACK_S as f64, "read p99 during the Redis outage {p99_ms:.1} ms");
     assert!(
         redis["healthz"]["degraded"].as_u64().unwrap_or(0) > 0,
         "/healthz never said degraded: {}",
@@ -205,7 +230,15 @@ fn redis_and_a_replica_killed_under_load_on_users_plus_plus_plus() {
     let fig = &replica["figures"];
     let expected = intended_reads(&summary, window(replica));
     let reads = fig["reads_ok"].as_f64().unwrap();
-    assert!(reads >= 0.95 * expected, "reads during the replica outage: {reads} of {expected:.0} intended");
+    let (intended, answered) = answered_after(&summary, window(replica));
+    eprintln!(
+        "replica outage: {reads} reads answered in its window of {expected:.0} intended; \
+         {answered} of {intended:.0} requests answered by {HELD_BACK_S} s after it"
+    );
+    assert!(
+        answered >= 0.97 * intended,
+        "requests during the replica outage and {HELD_BACK_S} s after: {answered} answered of {intended:.0} intended"
+    );
     let errors = fig["errors"].as_f64().unwrap();
     assert!(errors <= 0.01 * expected, "errors during the replica outage: {errors} of {expected:.0}");
     no_write_lost(&summary, &output);
