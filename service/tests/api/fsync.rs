@@ -69,13 +69,30 @@ fn finished_at(lines: &[&str], line_at: usize, call: &str) -> usize {
         return line_at;
     }
     let pid = line.split_whitespace().next().unwrap_or_default();
-    let resumed = format!("{pid} <... {call} resumed>");
-    // Seen once in a full CI-like run (not reproduced in isolation): say which line had no
-    // end, with the whole trace, so the next occurrence can be read rather than guessed.
+    let resumed = format!("<... {call} resumed>");
+    // strace pads the pid column ("9161  <... fsync resumed>"), so the pid and the rest are
+    // compared apart: matching "9161 <..." with one space missed every resumed call (a call is
+    // split only when another thread's call comes between, hence a rare failure).
+    let resumes = |l: &&str| {
+        let (first, rest) = l.split_once(char::is_whitespace).unwrap_or((l, ""));
+        first == pid && rest.trim_start().starts_with(&resumed)
+    };
     line_at
-        + lines[line_at..].iter().position(|l| l.starts_with(&resumed)).unwrap_or_else(|| {
-            panic!("no `{resumed}` after line {line_at} ({line:?}) in the trace:\n{}", lines.join("\n"))
+        + lines[line_at..].iter().position(resumes).unwrap_or_else(|| {
+            panic!("no `{pid} {resumed}` after line {line_at} ({line:?}) in the trace:\n{}", lines.join("\n"))
         })
+}
+
+#[test]
+fn a_split_call_is_found_where_it_resumes_whatever_the_padding() {
+    let trace = [
+        "9161  fsync(20</tmp/x/objects/content> <unfinished ...>",
+        "9158  write(4<anon_inode:[eventfd]>, \"\\1\", 8) = 8",
+        "91610 <... fsync resumed>)             = 0",
+        "9161  <... fsync resumed>)              = 0",
+    ];
+    assert_eq!(finished_at(&trace, 0, "fsync"), 3);
+    assert_eq!(finished_at(&trace, 1, "write"), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
