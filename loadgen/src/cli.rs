@@ -32,7 +32,8 @@ pub enum Command {
     /// distributed run into one full run directory: summary, SLOs, verdict, index.html).
     Merge(MergeArgs),
     /// Write a distributed run's corpus once, before its workers start: preload the
-    /// scenario's items into the target and save their ids for every worker's --corpus.
+    /// scenario's items into the target and save their ids for every worker's --corpus;
+    /// ends once the jobs those writes queued are done (at most 4 minutes).
     Preload(PreloadArgs),
     /// Render the Kubernetes manifests of a distributed run (an Indexed Job of N workers on a
     /// shared volume and the Job that merges their runs), with the start time filled in.

@@ -1,11 +1,13 @@
 //! `loadgen preload`: a distributed run's corpus, written once as a step of its own (a Job
 //! that runs before the workers, or the first command on one of N hosts): the scenario's
 //! preload items written to the target as a single run writes them, and their ids saved for
-//! every worker's `--corpus FILE`.
+//! every worker's `--corpus FILE`; it ends once the jobs those writes queued are done (at most
+//! four minutes), so the workers' measured part does not start on them.
 
 use crate::cli::PreloadArgs;
 use crate::distributed::corpus::CorpusFile;
 use crate::requests::ApiUrls;
+use crate::target::drain::{wait_for_preload_jobs, MAX_DRAIN};
 use crate::{Exit, Scenario};
 
 /// Runs `loadgen preload`: 0 written, 2 bad input, 3 the target could not be preloaded.
@@ -38,17 +40,19 @@ pub fn preload_command(args: &PreloadArgs) -> Exit {
             return Exit::Failure;
         }
     };
-    let written = runtime.block_on(async {
-        let client = crate::run::http_client().map_err(|e| (Exit::Failure, e.to_string()))?;
-        crate::target::corpus::preload(&client, &api, &scenario)
-            .await
-            .map_err(|e| (Exit::TargetUnreachable, e.to_string()))
-    });
+    let client = match crate::run::http_client() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("loadgen preload: {e}");
+            return Exit::Failure;
+        }
+    };
+    let written = runtime.block_on(crate::target::corpus::preload(&client, &api, &scenario));
     let ids = match written {
         Ok(ids) => ids,
-        Err((exit, e)) => {
-            eprintln!("loadgen preload: {}", crate::redact::secrets(&e));
-            return exit;
+        Err(e) => {
+            eprintln!("loadgen preload: {}", crate::redact::secrets(&e.to_string()));
+            return Exit::TargetUnreachable;
         }
     };
     let file = CorpusFile::new(&scenario, &crate::redact::secrets(&args.target), ids);
@@ -63,5 +67,7 @@ pub fn preload_command(args: &PreloadArgs) -> Exit {
         scenario.seed,
         args.corpus.display()
     );
+    // The workers start after this step: the jobs the preload queued are done before they do.
+    runtime.block_on(wait_for_preload_jobs(&client, &args.target, MAX_DRAIN));
     Exit::Ok
 }

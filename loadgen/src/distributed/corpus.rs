@@ -3,7 +3,8 @@
 //! Reads rank their keys over the corpus ids, and the ids are the target's (it assigns them),
 //! so every worker must know the same ids in the same order. Worker 0 preloads once, as a
 //! single run does (seeded payloads, ids in rank order), and writes them here; the other
-//! workers wait for the file and read it. The ids come from the preload's own answers, never
+//! workers wait for the file and read it. Worker 0 then waits for the jobs its preload
+//! queued, as a single run does, until the pinned start at the latest. The ids come from the preload's own answers, never
 //! from what the target already holds, so a target with data from earlier runs is fine. The
 //! file names the scenario, seed and corpus size it belongs to; a file of another one is
 //! refused rather than used. `loadgen preload` writes the same file as a step of its own.
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::DistributedError;
 use crate::scenario::Scenario;
+use crate::target::drain::{wait_for_preload_jobs, MAX_DRAIN};
 
 /// The file's contents.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -117,6 +119,11 @@ pub async fn obtain(
     if d.share.index == 0 {
         let ids = crate::target::corpus::preload(client, api, scenario).await?;
         CorpusFile::new(scenario, &target, ids.clone()).write(path)?;
+        // The preload's jobs, as a single run waits for them, but never past the pinned start:
+        // the other workers begin then whatever worker 0 is doing.
+        let until_start = d.start_at.map(|at| (at - chrono::Utc::now()).to_std().unwrap_or_default());
+        let max = until_start.map_or(MAX_DRAIN, |left| left.saturating_sub(super::start::LEAD).min(MAX_DRAIN));
+        wait_for_preload_jobs(client, base_url, max).await;
         return Ok(ids);
     }
     // Until a minute past the start: a worker still waiting then is late anyway, and says so.

@@ -16,7 +16,7 @@ use super::DistributedError;
 pub const MAX_DISTANCE: Duration = Duration::from_secs(24 * 3600);
 
 /// How long before the start instant the worker wakes to bring its sending users up.
-const LEAD: Duration = Duration::from_secs(1);
+pub(crate) const LEAD: Duration = Duration::from_secs(1);
 
 /// The least head start the users get (the same as an unsynchronised run's).
 pub const MIN_HEAD: Duration = Duration::from_millis(200);

@@ -16,7 +16,7 @@ use crate::requests::ApiUrls;
 use crate::scenario::Scenario;
 use crate::schedule::{users_for, Schedule, Share};
 use crate::summary::Summary;
-use crate::target::drain::{drain_queue, MAX_DRAIN};
+use crate::target::drain::{wait_for_preload_jobs, MAX_DRAIN};
 use crate::target::RunningTarget;
 use crate::verify::Verifier;
 
@@ -250,27 +250,10 @@ pub(super) async fn obtain_corpus(place: &RunPlace<'_>, api: &ApiUrls) -> Result
         (None, None) => {
             let ids = preload(client, api, scenario).await?;
             target.keep(scenario.seed, scenario.keys.preload, &ids);
-            wait_for_preload_jobs(client, base_url).await;
+            wait_for_preload_jobs(client, base_url, MAX_DRAIN).await;
             ids
         }
     })
-}
-
-/// Waits until the target has done the jobs the preload's writes queued, so that they do not
-/// land on the measured part (at most [`MAX_DRAIN`]; a target without a queue gauge is not
-/// waited for).
-async fn wait_for_preload_jobs(client: &reqwest::Client, base_url: &str) {
-    let drain = drain_queue(client, base_url, MAX_DRAIN).await;
-    match drain.left {
-        Some(d) if drain.timed_out() => eprintln!(
-            "preload: {d:.0} of its jobs still queued after {} s; the measured part starts anyway",
-            MAX_DRAIN.as_secs()
-        ),
-        Some(_) if drain.waited >= Duration::from_secs(1) => {
-            eprintln!("preload: its jobs done {:.1} s after the last write", drain.waited.as_secs_f64())
-        }
-        _ => {}
-    }
 }
 
 /// What the profiler needs of a launched stage. Its servers are the run's own, so the profiler

@@ -42,6 +42,24 @@ pub async fn drain_queue(client: &reqwest::Client, base_url: &str, max: Duration
     }
 }
 
+/// Waits until the target has done the jobs the preload's writes queued, so that they do not
+/// land on the measured part (at most `max`: [`MAX_DRAIN`], or less before a pinned start), and
+/// says on stderr how the wait ended; a target without a queue gauge is not waited for.
+pub async fn wait_for_preload_jobs(client: &reqwest::Client, base_url: &str, max: Duration) -> QueueDrain {
+    let drain = drain_queue(client, base_url, max).await;
+    match drain.left {
+        Some(d) if drain.timed_out() => eprintln!(
+            "preload: {d:.0} of its jobs still queued after {:.0} s; the measured part starts anyway",
+            drain.waited.as_secs_f64()
+        ),
+        Some(_) if drain.waited >= Duration::from_secs(1) => {
+            eprintln!("preload: its jobs done {:.1} s after the last write", drain.waited.as_secs_f64())
+        }
+        _ => {}
+    }
+    drain
+}
+
 /// `scaleloop_queue_depth` from a Prometheus text page.
 pub fn queue_depth(text: &str) -> Option<f64> {
     text.lines().find_map(|l| l.strip_prefix("scaleloop_queue_depth ")).and_then(|v| v.trim().parse().ok())
