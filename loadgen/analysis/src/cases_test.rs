@@ -429,6 +429,34 @@ fn sends_late_before_any_box_was_at_its_limit_name_the_generator() {
     assert_eq!(collapse_after_saturation(5).bottleneck, "generator");
 }
 
+/// Walk26's Users++++ at 6,277 req/s: the app boxes at their quota from t = 20 s, HAProxy
+/// queueing for them from `queued_from`, the sends late one second after the boxes' limit
+/// and the generator's own box busy (90% of its share) all along.
+fn queued_then_late(queued_from: usize) -> loadgen_model::timeline::Verdict {
+    let run = ramp(300.0);
+    let mut tl = launched(&run, &[("app", 0.5), ("lb", 0.375)]);
+    tl.boxes[0].cpu_cores = 0.5;
+    set(&mut tl, "host.cpu_cores.generator", 0, |_| 0.45);
+    set(&mut tl, "host.cpu_cores.app", 20, |i| 0.5 - (i % 2) as f64 * 0.01);
+    set(&mut tl, "haproxy.queue", 0, |i| if i >= queued_from { 1000.0 } else { 0.0 });
+    let tiers = analyse_tiers(&run, &tl);
+    let mut f = facts(&run, false);
+    f.generator_overloaded = true;
+    f.generator_reasons = vec!["sends left late: schedule lag p99 27 ms > 20.0 ms allowed".into()];
+    f.generator_late_from = Some(21);
+    decide(&run, &tiers, super::knee::find_knee(&run), &f)
+}
+
+#[test]
+fn a_load_balancer_queueing_for_a_box_at_its_limit_while_the_sends_were_on_time_names_the_box() {
+    let v = queued_then_late(20);
+    assert_eq!(v.bottleneck, "app", "{v:#?}");
+    assert!(v.sentence.contains("fell behind only from t = 21 s"), "{}", v.sentence);
+    // The queue only once the sends were late is no evidence of which came first.
+    assert_eq!(queued_then_late(21).bottleneck, "generator");
+    assert_eq!(queued_then_late(N).bottleneck, "generator");
+}
+
 #[test]
 fn late_sends_while_the_host_stole_the_machine_blame_the_host_not_the_generators_share() {
     // walk19's Users++ at 499 req/s: steal 35-40% of the machine, the generator's box at a

@@ -249,7 +249,8 @@ fn nothing_saturated(tiers: &[TierAnalysis], facts: &RunFacts) -> Draft {
 
 /// A service tier whose own resource was at its limit at least [`SATURATED_BEFORE_LATE_S`]
 /// before the generator's sends first fell behind, while the generator's own box was not yet
-/// at its limit, and lateness the only complaint against the generator: the overload came
+/// at its limit (or an app tier its load balancer queued for while the sends were on time,
+/// [`queued_while_on_time`]), and lateness the only complaint against the generator: the overload came
 /// first and the lateness with the collapse it caused (thousands of requests in flight,
 /// timeouts and 503s to handle). Returns that tier and the first late second.
 fn saturated_before_late(
@@ -265,15 +266,35 @@ fn saturated_before_late(
         .or_else(|| facts.generator_reasons.iter().any(|r| never_left(r)).then(|| run.t.last().copied()).flatten())?;
     let only_late = !facts.generator_reasons.is_empty()
         && facts.generator_reasons.iter().all(|r| r.starts_with("sends left late") || never_left(r));
-    let generator_on_time =
-        tiers.iter().find(|t| t.figures.tier == "generator").is_none_or(|g| g.onset.is_none_or(|o| o >= late_from));
-    if !only_late || !generator_on_time {
+    if !only_late {
         return None;
     }
     let bound = resource_bound(tiers, facts);
+    let queued: Vec<&TierAnalysis> = bound.iter().filter(|t| queued_while_on_time(t, late_from)).collect();
+    if let Some(t) = pick(run, &queued, knee) {
+        return Some((t.clone(), late_from));
+    }
+    let generator_on_time =
+        tiers.iter().find(|t| t.figures.tier == "generator").is_none_or(|g| g.onset.is_none_or(|o| o >= late_from));
+    if !generator_on_time {
+        return None;
+    }
     let earlier: Vec<&TierAnalysis> =
         bound.iter().filter(|t| t.onset.is_some_and(|o| o + SATURATED_BEFORE_LATE_S <= late_from)).collect();
     pick(run, &earlier, knee).map(|t| (t.clone(), late_from))
+}
+
+/// An app tier at its limit whose load balancer was already queueing requests for it (every
+/// app server at its `maxconn`) in a second when the sends still left on time: the backlog is
+/// seen from the service's side before the generator fell behind, however soon after that
+/// was, and whatever the generator's box then used (a queue at HAProxy is offered load the app
+/// did not take; a slow generator offers less). Walk26's Users++++ at 6,277 req/s: app boxes at
+/// 99% of their quota and HAProxy's queue at 1,008 at t = 0 with the sends on time, late from
+/// t = 1 s while thousands of requests waited, the generator's box pinned only then.
+fn queued_while_on_time(t: &TierAnalysis, late_from: u64) -> bool {
+    is_app_tier(&t.figures.tier)
+        && t.onset.is_some_and(|o| o < late_from)
+        && t.evidence.iter().any(|e| e.metric == loadgen_model::series::HAPROXY_QUEUE && e.window[0] < late_from)
 }
 
 /// Late sends while the host took at least [`STOLEN`] of the machine's time and the

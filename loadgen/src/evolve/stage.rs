@@ -5,6 +5,7 @@
 //! and measured a cold stage every time.
 
 use loadgen_model::series;
+use loadgen_model::tiers::Tier;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -32,12 +33,20 @@ fn p99_ms(s: &Summary) -> f64 {
 /// Whether the generator's reserved share is spent: it could not keep its schedule *and* it
 /// used most of its box's quota over the step, so a higher rate would measure the generator,
 /// not the stage. A schedule missed with CPU to spare is the target stalling the sends: an
-/// ordinary failed step, which the search bisects below.
+/// ordinary failed step, which the search bisects below. So is a step whose verdict named a
+/// service tier that was at its limit before the sends fell behind: the generator's CPU went to
+/// the collapse that tier caused (walk26's Users++++ at 6,277 req/s, HAProxy queueing for the
+/// app boxes while the sends were still on time).
 fn generator_bound(s: &Summary) -> bool {
     let share = crate::profiler::collect::cgroup_quota::cpu_quota_cores(std::process::id())
         .unwrap_or_else(crate::topology::budget::machine_cores);
     let wall = s.scenario.duration_s + s.scenario.warmup_s;
-    !s.trustworthy && wall > 0.0 && s.generator.cpu_seconds / wall >= GENERATOR_SPENT * share
+    let service_named = s
+        .verdict
+        .as_ref()
+        .and_then(|v| Tier::parse(&v.bottleneck))
+        .is_some_and(|t| !matches!(t, Tier::Generator | Tier::NoneSaturated));
+    !s.trustworthy && !service_named && wall > 0.0 && s.generator.cpu_seconds / wall >= GENERATOR_SPENT * share
 }
 
 /// The share of its quota at which the generator counts as spent (a CFS quota is rarely used
@@ -502,6 +511,25 @@ mod tests {
             headroom: None,
             faults: vec![],
         }
+    }
+
+    #[test]
+    fn a_step_whose_verdict_names_a_service_tier_did_not_spend_the_generators_share() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/summary-smoke.json");
+        let mut s: crate::summary::Summary = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        // Sends late, and the generator's CPU over the step all of the most it could have had.
+        let wall = s.scenario.duration_s + s.scenario.warmup_s;
+        s.trustworthy = false;
+        s.generator.cpu_seconds = wall * crate::topology::budget::machine_cores().max(8.0);
+        s.verdict = Some(verdict("generator", &[]));
+        assert!(super::generator_bound(&s));
+        s.verdict = Some(verdict("app", &[("app", 1.0)]));
+        assert!(!super::generator_bound(&s), "the app at its limit first: the collapse's, not the generator's");
+        s.verdict = Some(verdict("none", &[]));
+        assert!(super::generator_bound(&s));
+        s.generator.cpu_seconds = 0.0;
+        s.verdict = Some(verdict("generator", &[]));
+        assert!(!super::generator_bound(&s), "late with CPU to spare: the target stalled the sends");
     }
 
     #[test]
