@@ -121,6 +121,23 @@ fn answered_after(summary: &Value, window: [u64; 2]) -> (f64, f64) {
     (intended, answered)
 }
 
+/// Every request intended during `fault` answered without error by [`HELD_BACK_S`] after it
+/// (at least 97%: a second's edge moves a few in or out of the span); the reads answered inside
+/// its window printed beside it.
+fn all_answered(summary: &Value, fault: &Value, what: &str) {
+    let expected = intended_reads(summary, window(fault));
+    let reads = fault["figures"]["reads_ok"].as_f64().unwrap();
+    let (intended, answered) = answered_after(summary, window(fault));
+    eprintln!(
+        "{what}: {reads} reads answered in its window of {expected:.0} intended; \
+         {answered} of {intended:.0} requests answered by {HELD_BACK_S} s after it"
+    );
+    assert!(
+        answered >= 0.97 * intended,
+        "requests during {what} and {HELD_BACK_S} s after: {answered} answered of {intended:.0} intended"
+    );
+}
+
 /// The sum of a timeline series from second `from` on.
 fn sum_from(timeline: &Value, name: &str, from: f64) -> f64 {
     let t = timeline["t"].as_array().unwrap();
@@ -178,18 +195,7 @@ fn redis_and_a_replica_killed_under_load_on_users_plus_plus_plus() {
     let (start, end) = (redis["started_s"].as_f64().unwrap(), redis["ended_s"].as_f64().unwrap());
     assert!((9.5..11.0).contains(&start) && (end - start - 10.0).abs() < 3.0, "Redis down from {start} to {end}");
     let fig = &redis["figures"];
-    let expected = intended_reads(&summary, window(redis));
-    let reads = fig["reads_ok"].as_f64().unwrap();
-    let (intended, answered) = answered_after(&summary, window(redis));
-    eprintln!(
-        "Redis outage: {reads} reads answered in its window of {expected:.0} intended; \
-         {answered} of {intended:.0} requests answered by {HELD_BACK_S} s after it"
-    );
-    assert!(
-        answered >= 0.97 * intended,
-        "requests through HAProxy during the Redis outage and {HELD_BACK_S} s after: {answered} answered \
-         of {intended:.0} intended"
-    );
+    all_answered(&summary, redis, "the Redis outage");
     assert_eq!(fig["errors"].as_u64(), Some(0), "a cache outage must cost no request: {fig}");
     // The breaker, from the service's own counters: a read pays at most one cache timeout
     // (250 ms) per cooldown, not one each. Without it the ~400 cache calls a second of the
@@ -228,17 +234,8 @@ fn redis_and_a_replica_killed_under_load_on_users_plus_plus_plus() {
     let replica = &faults[1];
     assert_eq!((replica["target"].as_str(), replica["tier"].as_str()), (Some("pg-replica-1"), Some("db_replica")));
     let fig = &replica["figures"];
+    all_answered(&summary, replica, "the replica outage");
     let expected = intended_reads(&summary, window(replica));
-    let reads = fig["reads_ok"].as_f64().unwrap();
-    let (intended, answered) = answered_after(&summary, window(replica));
-    eprintln!(
-        "replica outage: {reads} reads answered in its window of {expected:.0} intended; \
-         {answered} of {intended:.0} requests answered by {HELD_BACK_S} s after it"
-    );
-    assert!(
-        answered >= 0.97 * intended,
-        "requests during the replica outage and {HELD_BACK_S} s after: {answered} answered of {intended:.0} intended"
-    );
     let errors = fig["errors"].as_f64().unwrap();
     assert!(errors <= 0.01 * expected, "errors during the replica outage: {errors} of {expected:.0}");
     no_write_lost(&summary, &output);
