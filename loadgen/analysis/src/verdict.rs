@@ -250,9 +250,9 @@ fn nothing_saturated(tiers: &[TierAnalysis], facts: &RunFacts) -> Draft {
 /// A service tier whose own resource was at its limit at least [`SATURATED_BEFORE_LATE_S`]
 /// before the generator's sends first fell behind, while the generator's own box was not yet
 /// at its limit (or an app tier its load balancer queued for while the sends were on time,
-/// [`queued_while_on_time`]), and lateness the only complaint against the generator: the overload came
-/// first and the lateness with the collapse it caused (thousands of requests in flight,
-/// timeouts and 503s to handle). Returns that tier and the first late second.
+/// [`queued_while_on_time`]), and lateness the only complaint against the generator: the
+/// overload came first and the lateness with the collapse it caused (thousands of requests in
+/// flight, timeouts and 503s to handle). Returns that tier and the first late second.
 fn saturated_before_late(
     run: &RunSeries,
     tiers: &[TierAnalysis],

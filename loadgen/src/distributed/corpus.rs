@@ -4,10 +4,11 @@
 //! so every worker must know the same ids in the same order. Worker 0 preloads once, as a
 //! single run does (seeded payloads, ids in rank order), and writes them here; the other
 //! workers wait for the file and read it. Worker 0 then waits for the jobs its preload
-//! queued, as a single run does, until the pinned start at the latest. The ids come from the preload's own answers, never
-//! from what the target already holds, so a target with data from earlier runs is fine. The
-//! file names the scenario, seed and corpus size it belongs to; a file of another one is
-//! refused rather than used. `loadgen preload` writes the same file as a step of its own.
+//! queued, as a single run does, until the pinned start at the latest. The ids come from the
+//! preload's own answers, never from what the target already holds, so a target with data
+//! from earlier runs is fine. The file names the scenario, seed and corpus size it belongs to;
+//! a file of another one is refused rather than used. `loadgen preload` writes the same file
+//! as a step of its own.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
